@@ -1,0 +1,71 @@
+"""Every exception the sink raises, in one place.
+
+Each error says whether retrying can help (``retriable``). The pipeline retries
+retriable errors with backoff and never dead-letters them; a non-retriable error
+on a record isolates that record and sends it to the dead-letter topic.
+
+    WarpError
+    ├── ConfigError            bad configuration or usage (exit 2)
+    ├── DecodeError            a message that cannot be read (permanent, per record)
+    ├── TransientError         retry: lost connection, broker or registry down, deadlock
+    └── PermanentError         do not retry
+        ├── RecordError        one record cannot be stored (constraint, bad value)
+        └── FatalError         the service cannot go on (retry deadline passed, tolerance none)
+"""
+
+from __future__ import annotations
+
+
+class WarpError(Exception):
+    """Base of every error the sink raises."""
+
+    retriable: bool = False
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(WarpError):
+    """Bad configuration or command-line usage; the CLI exits 2 with this message."""
+
+    code = "config"
+
+
+class DecodeError(WarpError):
+    """A Kafka message that cannot be decoded. ``code`` is a stable reason code
+    (``bad_json``, ``bad_envelope``, ``bad_key``, ``bad_extjson``, ``unknown_schema_id``,
+    ``bad_magic_byte``, ``bad_avro``, ...)."""
+
+    code = "decode"
+
+
+class TransientError(WarpError):
+    """A failure that retrying can cure (connection lost, broker or registry down)."""
+
+    retriable = True
+    code = "transient"
+
+
+class PermanentError(WarpError):
+    """A failure that retrying cannot cure."""
+
+    code = "permanent"
+
+
+class RecordError(PermanentError):
+    """One record cannot be stored (constraint violation, value the column refuses)."""
+
+    code = "record"
+
+
+class FatalError(PermanentError):
+    """The service must stop: retry deadline passed, ``errors.tolerance: none`` hit."""
+
+    code = "fatal"

@@ -1,0 +1,103 @@
+"""The values that flow between the decoder, the batcher and the PostgreSQL writer.
+
+A `Record` is one decoded change for one row. The decoder builds it from a Kafka
+message (pure, no I/O); the consumer stamps the Kafka coordinates on it; the
+batcher reduces records per key; the writer applies them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# A path into a document: ("address", "city") for MongoDB's "address.city".
+# A one-element path names a top-level column.
+Path = tuple[str, ...]
+
+
+class Kind(enum.Enum):
+    """What a record does to its row."""
+
+    UPSERT = "upsert"  # a full document / row image: replaces the row
+    PATCH = "patch"  # a partial update: set / unset / truncate paths
+    DELETE = "delete"  # a delete (op=d) or a tombstone for the key
+    TRUNCATE = "truncate"  # relational op=t: empties the table
+
+
+@dataclass(slots=True)
+class Patch:
+    """A partial update, applied in MongoDB's order: truncate, then set, then unset."""
+
+    set: dict[Path, Any] = field(default_factory=dict)
+    unset: list[Path] = field(default_factory=list)
+    truncate: dict[Path, int] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not (self.set or self.unset or self.truncate)
+
+
+@dataclass(slots=True)
+class Record:
+    """One change to one row.
+
+    ``schema``/``table`` come from the event's ``source`` block (never from the
+    topic name). They are ``None`` only for a tombstone, whose value is null: the
+    pipeline resolves its table from earlier events of the same topic.
+
+    ``key`` maps primary-key column names to canonical values (MongoDB: ``{"_id": str}``).
+
+    ``position`` is the source position (MongoDB ``(ts_ms, ord, txn order)``,
+    PostgreSQL ``(lsn,)``, MySQL ``(file, pos, row)``, else ``(ts_ms,)``). The
+    Kafka offset is appended by the writer as a tie-breaker. ``()`` means unknown
+    (tombstones), which never passes the ordering guard on its own.
+    """
+
+    schema: str | None
+    table: str | None
+    key: dict[str, Any]
+    kind: Kind
+    op: str  # what the source said: c r u d t, or "tombstone"
+    values: dict[str, Any] | None = None
+    patch: Patch | None = None
+    position: tuple[int, ...] = ()
+    source_ts: datetime | None = None
+    # Kafka coordinates, stamped by the consumer; None when written through the library API.
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    size: int = 0  # bytes of the original message, for backpressure accounting
+
+
+@dataclass(slots=True, frozen=True)
+class Skip:
+    """A message that is understood but carries no row change (heartbeat, BEGIN/END, DDL...)."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class ColumnSchema:
+    name: str
+    pg_type: str
+    nullable: bool = True
+
+
+@dataclass(slots=True)
+class TableSchema:
+    """The shape of a destination table as the sink knows it."""
+
+    name: str
+    columns: list[ColumnSchema]
+    primary_key: list[str]
+
+
+@dataclass(slots=True)
+class SchemaChange:
+    """An evolution step (the seed's type): ``add_column``, ``widen_column``."""
+
+    schema_name: str
+    table_name: str
+    change_type: str
+    details: dict[str, Any] = field(default_factory=dict)
