@@ -1,0 +1,117 @@
+"""Small helpers shared by the decoder modules: options, errors, field coercion, tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sink.errors import DecodeError
+from sink.jsontext import InexactNumber
+
+__all__ = [
+    "EPOCH",
+    "UTC",
+    "DecoderOptions",
+    "as_int",
+    "as_name",
+    "fail",
+    "show",
+    "table_from_schema_name",
+    "topic_table",
+    "utc_from_ms",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# Longest accepted JSON string for identifiers and short fields (db/table names, ops).
+_NAME_MAX = 1024
+_INT_TEXT = re.compile(r"-?[0-9]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderOptions:
+    """How the decoder treats things the message alone cannot decide.
+
+    ``truncate``: ``"apply"`` turns relational ``op=t`` into a TRUNCATE record, anything
+    else skips it. ``topic_tables``: topic → (schema, table) for flattened (SMT) records
+    that carry neither ``__db``/``__collection`` nor a Connect schema name.
+    ``max_depth``: deepest nesting of documents/arrays accepted in a value.
+    """
+
+    truncate: str = "ignore"
+    topic_tables: Mapping[str, tuple[str, str]] = field(default_factory=dict, hash=False)
+    max_depth: int = 200
+
+
+def fail(code: str, message: str) -> DecodeError:
+    return DecodeError(message, code=code)
+
+
+def as_int(value: Any, what: str, *, code: str = "bad_envelope") -> int | None:
+    """An int64 field: int, or a decimal string (docs print some int64s as strings)."""
+    if value is None:
+        return None
+    n: int
+    t = type(value)
+    if t is int:
+        n = value
+    elif (t is str and _INT_TEXT.fullmatch(value)) or (
+        t is float and value.is_integer() and abs(value) < 2**53
+    ):
+        n = int(value)
+    elif t is float and abs(value) >= 2**64:  # orjson's float for a >64-bit literal
+        raise InexactNumber
+    else:
+        raise fail(code, f"{what} must be an integer, got {show(value)}")
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise fail("number_out_of_range", f"{what} {n} is outside the int64 range")
+    return n
+
+
+def as_name(value: Any, what: str) -> str | None:
+    """An identifier-like string field (db, collection, table); None or "" → None."""
+    if value is None or value == "":
+        return None
+    if type(value) is not str or len(value) > _NAME_MAX:
+        raise fail("bad_envelope", f"{what} must be a string, got {show(value)}")
+    return value
+
+
+def utc_from_ms(ms: int | None) -> datetime | None:
+    """Epoch milliseconds → aware UTC datetime; None when unknown or out of range."""
+    if ms is None:
+        return None
+    try:
+        return EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        return None
+
+
+def table_from_schema_name(name: str | None) -> tuple[str, str] | None:
+    """``<prefix>.<db>.<coll>`` (optionally ending ``.Value``/``.Envelope``) → (db, coll)."""
+    if not name:
+        return None
+    parts = name.split(".")
+    if parts[-1] in ("Value", "Envelope", "Key"):
+        parts.pop()
+    if len(parts) < 3 or not parts[-2] or not parts[-1]:
+        return None
+    return parts[-2], parts[-1]
+
+
+def topic_table(topic: str, options: DecoderOptions) -> tuple[str, str] | None:
+    found = options.topic_tables.get(topic)
+    if found is None:
+        return None
+    schema, table = found
+    return str(schema), str(table)
+
+
+def show(value: Any) -> str:
+    """A short printable form of a value for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
