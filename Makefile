@@ -1,0 +1,41 @@
+# The two commands of the README do all set-up on a fresh machine:
+#   make demo   - local Kafka + PostgreSQL, sample Debezium events, the sink, the rows
+#   make test   - lint, type checks and the whole test suite against real servers
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit integration crash-campaign stack-up stack-down clean
+
+$(STAMP): pyproject.toml
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/warp-sink demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check sink tests
+	$(BIN)/mypy sink
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration"
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q -m integration
+
+crash-campaign: $(STAMP)
+	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -m slow tests/test_crash_campaign.py
+
+stack-up: $(STAMP)
+	$(BIN)/warp-sink stack up
+
+stack-down: $(STAMP)
+	$(BIN)/warp-sink stack down
+
+clean:
+	rm -rf $(VENV) .warp .pytest_cache .mypy_cache .ruff_cache

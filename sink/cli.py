@@ -1,0 +1,136 @@
+"""``warp-sink``: the command line. Exit codes: 0 success, 2 bad config or usage,
+1 runtime failure — each with a one-line reason on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from .config import Settings, effective_config, load_settings
+from .errors import ConfigError, WarpError
+from .logs import configure, scrub
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise ConfigError(f"usage: {message}")
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes section.key=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    over = _overrides(args.set or [])
+    if getattr(args, "group_id", None):
+        over["source.group_id"] = args.group_id
+    return load_settings(args.config, over)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .service import Sink
+
+    settings = _settings(args)
+    configure(settings.observability.log_format, settings.observability.log_level)
+    sink = Sink(settings, until_caught_up=args.until_caught_up, force_replay=args.force_replay)
+    return asyncio.run(sink.run())
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    print(json.dumps(effective_config(_settings(args)), indent=2))
+    return 0
+
+
+def _cmd_stack(args: argparse.Namespace) -> int:
+    from . import stack
+
+    return stack.main([args.action, *(["--dir", args.dir] if args.dir else [])])
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir, events=args.events)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .check import run_checks
+
+    settings = _settings(args)
+    return asyncio.run(run_checks(settings))
+
+
+def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--config", "-c", required=required, help="YAML configuration file")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one setting (wins over the file and WARP__ variables)")
+    p.add_argument("--group-id", help="shorthand for --set source.group_id=...")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="warp-sink", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the sink service")
+    _config_args(run)
+    run.add_argument("--until-caught-up", action="store_true",
+                     help="stop after applying everything up to the end offsets seen at start")
+    run.add_argument("--force-replay", action="store_true",
+                     help="lift the ordering guard: re-apply changes on purpose")
+    run.set_defaults(fn=_cmd_run)
+
+    check = sub.add_parser("check", help="check Kafka, the registry and PostgreSQL")
+    _config_args(check)
+    check.set_defaults(fn=_cmd_check)
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    show = cfg_sub.add_parser("show", help="print the effective configuration, secrets masked")
+    _config_args(show)
+    show.set_defaults(fn=_cmd_config_show)
+
+    st = sub.add_parser("stack", help="the local Kafka + PostgreSQL stack")
+    st.add_argument("action", choices=["up", "down", "env", "status"])
+    st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
+    st.set_defaults(fn=_cmd_stack)
+
+    demo = sub.add_parser("demo", help="local stack + sample events + the sink, then the rows")
+    demo.add_argument("--dir", help="stack directory (default ./.warp/stack)")
+    demo.add_argument("--events", type=int, default=400, help="about how many events")
+    demo.set_defaults(fn=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    fn: Callable[[argparse.Namespace], int]
+    try:
+        args = build_parser().parse_args(argv)
+        fn = args.fn
+        return fn(args)
+    except ConfigError as exc:
+        print(f"warp-sink: {scrub(str(exc))}", file=sys.stderr)
+        return 2
+    except WarpError as exc:
+        print(f"warp-sink: {scrub(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("warp-sink: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"warp-sink: {type(exc).__name__}: {scrub(str(exc))}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,471 @@
+"""The sink service: consume → decode → buffer → apply (one PostgreSQL transaction,
+offsets included) → commit to Kafka. One direction, one loop.
+
+Guarantees, in the order they are kept:
+- a partition's offset is stored in PostgreSQL in the transaction that applies its
+  records, and only moves from the value this instance last saw (a zombie that lost
+  the partition is fenced and rolls back);
+- the Kafka commit follows the PostgreSQL commit (for lag tooling only);
+- a record is dead-lettered only after the broker acked it, before the transaction
+  that moves its offset commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from . import kafka
+from .config import Settings
+from .decoder import DecoderOptions, decode_json
+from .dlq import DeadLetter, DeadLetterQueue
+from .errors import DecodeError, FatalError, RecordError, TransientError, WarpError
+from .mapping import Router
+from .metadata import OffsetConflict
+from .metrics import HealthServer, Metrics
+from .postgres import BadRecords, PostgreSQLDestinationConnector
+from .records import Record, Skip
+
+log = structlog.get_logger("sink.service")
+
+
+@dataclass(slots=True)
+class _Buffer:
+    records: list[Record] = field(default_factory=list)
+    bad: list[DeadLetter] = field(default_factory=list)
+    # offset -> (key, value, headers): the original bytes, for dead letters of write failures
+    raw: dict[int, tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = field(
+        default_factory=dict
+    )
+    next_offset: int | None = None
+    nbytes: int = 0
+    since: float = 0.0
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Called by aiokafka around a group rebalance.
+
+    ``on_partitions_revoked`` runs before the partitions go to another member: what is
+    buffered for them is applied and committed first (if PostgreSQL cannot be reached
+    in time, the buffer is dropped: nothing was committed, the next owner re-reads it).
+    ``on_partitions_assigned`` runs before the first fetch: each partition is sought
+    to the offset stored in PostgreSQL, else the group's commit, else auto_offset_reset.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.sink.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.sink.assigned(set(assigned))
+
+
+class Sink:
+    def __init__(
+        self, settings: Settings, *, until_caught_up: bool = False, force_replay: bool = False
+    ) -> None:
+        self.s = settings
+        self.until_caught_up = until_caught_up
+        self.force = force_replay
+        d = settings.destination
+        self.pg = PostgreSQLDestinationConnector(
+            d.connection_string.get_secret_value(), metadata_schema=d.metadata_schema,
+            batch_size=d.batch_size, max_connections=d.max_connections,
+            min_connections=d.min_connections, connection_timeout=d.connection_timeout,
+            command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
+            deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
+            max_retries=d.max_retries, string_type=d.string_type,
+            hard_delete_after=d.hard_delete_after, ssl=_pg_ssl(settings),
+        )
+        self.router = Router(settings.mapping)
+        self.decoder_options = DecoderOptions(
+            truncate=settings.mapping.truncate, topic_tables=self.router.topic_tables()
+        )
+        self.metrics = Metrics()
+        # aiokafka clients bind to the running loop: created in run().
+        self.consumer: Any = None
+        self.dlq: Any = None
+        self.buffers: dict[TopicPartition, _Buffer] = {}
+        self.expected: dict[TopicPartition, int | None] = {}  # stored offset we last saw
+        self.assignment: set[TopicPartition] = set()
+        self.end_offsets: dict[TopicPartition, int] = {}
+        self._flush_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._heartbeat = time.monotonic()
+        self._ever_assigned = False
+        self.health = HealthServer(self.metrics, self._alive, self._ready)
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.consumer = kafka.consumer(self.s.source,
+                                       max_poll_records=self.s.max_batch_records)
+        self.dlq = DeadLetterQueue(kafka.producer(self.s.source), self.s.dlq_topic)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+        obs = self.s.observability
+        if obs.metrics_port:
+            await self.health.start(obs.metrics_host, obs.metrics_port)
+        try:
+            await self.pg.connect()
+            await self._start_consumer()
+            await self._loop()
+            await self._shutdown()
+            return 0
+        except FatalError as exc:
+            log.error("stopping", reason=str(exc))
+            await self._close(abort=True)
+            raise
+        finally:
+            await self.health.stop()
+
+    def stop(self) -> None:
+        """Ask the loop to stop: no more fetching, then drain and commit."""
+        self._stopping.set()
+
+    async def _start_consumer(self) -> None:
+        src = self.s.source
+        listener = _Rebalance(self)
+        if src.topic_pattern:
+            self.consumer.subscribe(pattern=src.topic_pattern, listener=listener)
+        else:
+            self.consumer.subscribe(topics=src.topics, listener=listener)
+        await self._retrying(self.consumer.start, "kafka connect")
+        if self.until_caught_up:
+            await self._snapshot_end_offsets()
+
+    async def _snapshot_end_offsets(self) -> None:
+        src = self.s.source
+        client = kafka.admin(src)
+        await client.start()
+        try:
+            topics = await client.list_topics()
+            wanted = sorted(t for t in topics if (
+                re.fullmatch(src.topic_pattern, t) if src.topic_pattern else t in src.topics))
+            described = await client.describe_topics(wanted) if wanted else []
+        finally:
+            await client.close()
+        tps = [TopicPartition(d["topic"], p["partition"])
+               for d in described for p in d.get("partitions") or ()]
+        self.end_offsets = dict(await self.consumer.end_offsets(tps)) if tps else {}
+        log.info("caught-up target", partitions=len(tps),
+                 messages=sum(self.end_offsets.values()))
+
+    async def _shutdown(self) -> None:
+        deadline = self.s.shutdown_timeout
+        try:
+            await asyncio.wait_for(self.flush(), timeout=deadline)
+        except TimeoutError:
+            log.error("shutdown deadline passed before the last flush", seconds=deadline)
+            await self._close(abort=True)
+            raise FatalError(f"could not flush within shutdown_timeout={deadline}s") from None
+        await self._close(abort=False)
+
+    async def _close(self, *, abort: bool) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.consumer.stop(), timeout=10)  # leaves the group
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.dlq.stop(), timeout=10)
+        await self.pg.disconnect()
+
+    # --- the loop --------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        s = self.s
+        while not self._stopping.is_set():
+            self._heartbeat = time.monotonic()
+            try:
+                batch = await self.consumer.getmany(
+                    timeout_ms=100, max_records=s.max_batch_records
+                )
+            except KafkaError as exc:
+                log.warning("fetch failed, retrying", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for tp, messages in batch.items():
+                if tp not in self.assignment:
+                    continue
+                for msg in messages:
+                    await self._accept(tp, msg)
+            if self._due():
+                await self.flush()
+            if self.until_caught_up and await self._caught_up():
+                log.info("caught up with the end offsets seen at start")
+                return
+        self.consumer.pause(*self.assignment)
+
+    async def _accept(self, tp: TopicPartition, msg: Any) -> None:
+        buf = self.buffers.setdefault(tp, _Buffer(since=time.monotonic()))
+        if not buf.records and not buf.bad:
+            buf.since = time.monotonic()
+        size = len(msg.key or b"") + len(msg.value or b"")
+        buf.next_offset = msg.offset + 1
+        buf.nbytes += size
+        try:
+            out = decode_json(msg.key, msg.value, msg.topic, self.decoder_options)
+        except DecodeError as exc:
+            buf.bad.append(self._letter(msg, exc, "VALUE_CONVERTER"))
+            return
+        if isinstance(out, Skip):
+            self.metrics.skipped.labels(out.reason).inc()
+            return
+        if out.schema is None or out.table is None:
+            found = await self.pg.table_for_topic(msg.topic)
+            if found is None:
+                self.metrics.skipped.labels("tombstone_unknown_table").inc()
+                return
+            out.schema, out.table = found
+        else:
+            out.schema, out.table = self.router.route(out.schema, out.table)
+        out.topic, out.partition, out.offset, out.size = msg.topic, msg.partition, msg.offset, size
+        buf.records.append(out)
+        buf.raw[msg.offset] = (msg.key, msg.value, list(msg.headers or ()))
+
+    def _letter(self, msg: Any, exc: WarpError, stage: str) -> DeadLetter:
+        return DeadLetter(
+            topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
+            value=msg.value, headers=list(msg.headers or ()), error=exc, stage=stage,
+        )
+
+    def _due(self) -> bool:
+        b = self.s.batch
+        total = sum(len(x.records) + len(x.bad) for x in self.buffers.values())
+        nbytes = sum(x.nbytes for x in self.buffers.values())
+        self.metrics.buffered_bytes.set(nbytes)
+        if not self.buffers or not any(x.next_offset is not None for x in self.buffers.values()):
+            return False
+        oldest = min(x.since for x in self.buffers.values())
+        return (
+            total >= self.s.max_batch_records
+            or nbytes >= min(b.max_bytes, b.max_buffered_bytes)
+            or (time.monotonic() - oldest) * 1000 >= b.max_age_ms
+        )
+
+    async def _caught_up(self) -> bool:
+        if not self._ever_assigned:
+            return False
+        for tp, end in self.end_offsets.items():
+            if end == 0:
+                continue
+            if tp in self.assignment:
+                buf = self.buffers.get(tp)
+                if buf is not None and buf.next_offset is not None:
+                    return False  # fetched, not applied yet
+                done = self.expected.get(tp)
+                # Nothing pending: everything fetched is applied, so the position counts
+                # (it also steps over offsets that hold no message, e.g. txn markers).
+                if (done is None or done < end) and await self.consumer.position(tp) < end:
+                    return False
+            else:
+                stored = await self.pg.load_offsets(self.s.source.group_id, [tp.topic])
+                if stored.get((tp.topic, tp.partition), 0) < end:
+                    return False
+        return True
+
+    # --- flushing ---------------------------------------------------------------
+
+    async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        async with self._flush_lock:
+            tps = [tp for tp, b in self.buffers.items()
+                   if b.next_offset is not None and (only is None or tp in only)]
+            if not tps:
+                return
+            records = [r for tp in tps for r in self.buffers[tp].records]
+            letters = [dl for tp in tps for dl in self.buffers[tp].bad]
+            offsets = {(tp.topic, tp.partition): (self.expected.get(tp), self.buffers[tp]
+                       .next_offset or 0) for tp in tps}
+            await self._apply(tps, records, letters, offsets)
+
+    async def _apply(
+        self, tps: list[TopicPartition], records: list[Record], letters: list[DeadLetter],
+        offsets: dict[tuple[str, int], tuple[int | None, int]],
+    ) -> None:
+        errs = self.s.errors
+        if letters and errs.tolerance == "none":
+            dl = letters[0]
+            raise FatalError(f"undecodable record at {dl.topic}[{dl.partition}]@{dl.offset}: "
+                             f"{dl.error.code}: {dl.error.message}")
+        sent = False
+
+        async def on_bad(failed: BadRecords) -> None:
+            if errs.tolerance == "none":
+                rec, err = failed[0]
+                raise FatalError(f"record at {rec.topic}[{rec.partition}]@{rec.offset} refused "
+                                 f"by PostgreSQL: {err.code}: {err.message}")
+            await self._dead_letter([self._write_letter(r, e) for r, e in failed])
+
+        async def once() -> Any:
+            nonlocal sent
+            if letters and not sent:
+                await self._dead_letter(letters)
+                sent = True
+            return await self.pg.apply(records, offsets, self.s.source.group_id,
+                                       force=self.force, on_bad=on_bad)
+
+        try:
+            result = await self._retrying(once, "apply", pause=True)
+        except OffsetConflict as exc:
+            log.warning("partition taken over by another instance; dropping buffers",
+                        reason=str(exc))
+            for tp in tps:
+                self.buffers.pop(tp, None)
+                self.expected.pop(tp, None)
+            return
+        for tp in tps:
+            buf = self.buffers.pop(tp)
+            self.expected[tp] = buf.next_offset
+        self._observe(result)
+        await self._commit_kafka({tp: self.expected[tp] for tp in tps})
+
+    def _write_letter(self, rec: Record, err: WarpError) -> DeadLetter:
+        buf = self.buffers.get(TopicPartition(rec.topic or "", rec.partition or 0))
+        raw = buf.raw.get(rec.offset or 0) if buf is not None else None
+        return DeadLetter(
+            topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
+            key=raw[0] if raw else None, value=raw[1] if raw else None,
+            headers=list(raw[2]) if raw else [], error=err, stage="TASK_PUT",
+            schema=rec.schema, table=rec.table,
+        )
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        await self.dlq.send(letters)
+        for dl in letters:
+            self.metrics.dlq_records.labels(dl.topic, dl.error.code).inc()
+            self.metrics.errors.labels(dl.schema or "", dl.table or "", dl.error.code).inc()
+            log.warning("record dead-lettered", topic=dl.topic, partition=dl.partition,
+                        offset=dl.offset, error_code=dl.error.code, reason=dl.error.message,
+                        dlq_topic=self.dlq.topic)
+
+    def _observe(self, result: Any) -> None:
+        m = self.metrics
+        m.committed()
+        size, idle, active = self.pg.pool_stats()
+        db = self.pg.database
+        m.pool_size.labels(db).set(size)
+        m.pool_idle.labels(db).set(idle)
+        m.pool_active.labels(db).set(active)
+        for (schema, table), tr in result.tables.items():
+            for op, n in tr.operations.items():
+                m.records_processed.labels(schema, table, op).inc(n)
+            m.batch_duration.labels(schema, table).observe(result.seconds)
+            for col, n in tr.overflowed.items():
+                m.overflow.labels(schema, table, col).inc(n)
+            for _ in tr.evolution.added:
+                m.schema_changes.labels(schema, table, "add_column").inc()
+            for _ in tr.evolution.widened:
+                m.schema_changes.labels(schema, table, "widen_column").inc()
+            log.info("batch processed", schema=schema, table=table,
+                     records=sum(tr.operations.values()), duration=round(result.seconds, 4),
+                     operations=dict(tr.operations))
+
+    async def _commit_kafka(self, offsets: dict[TopicPartition, int | None]) -> None:
+        commit = {tp: o for tp, o in offsets.items() if o is not None and tp in self.assignment}
+        if not commit:
+            return
+        try:
+            await self.consumer.commit(commit)
+        except KafkaError as exc:  # PostgreSQL holds the truth; Kafka's copy is for lag tools
+            log.info("kafka commit skipped", error=str(exc))
+        for tp, o in commit.items():
+            hw = self.consumer.highwater(tp)
+            if hw is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - o))
+
+    async def _retrying(self, fn: Any, what: str, *, pause: bool = False) -> Any:
+        errs = self.s.errors
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                result = await fn()
+                if pause and attempt:
+                    self.consumer.resume(*self.assignment)
+                return result
+            except (TransientError, KafkaError, OSError) as exc:
+                attempt += 1
+                waited = time.monotonic() - started
+                if errs.retry_deadline_seconds and waited >= errs.retry_deadline_seconds:
+                    raise FatalError(f"{what} still failing after {waited:.0f}s "
+                                     f"(retry_deadline_seconds): {exc}") from exc
+                if pause:
+                    self.consumer.pause(*self.assignment)
+                delay = min(errs.retry_max_backoff_seconds,
+                            errs.retry_initial_backoff_seconds * 2 ** min(attempt, 20))
+                delay *= 0.5 + random.random() / 2
+                self.metrics.errors.labels("", "", getattr(exc, "code", "kafka")).inc()
+                log.warning("transient failure, retrying", operation=what, attempt=attempt,
+                            error=str(exc), delay=round(delay, 2))
+                self._heartbeat = time.monotonic()
+                await asyncio.sleep(delay)
+
+    # --- rebalances ---------------------------------------------------------------
+
+    async def revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            await asyncio.wait_for(self.flush(only=revoked), timeout=self.s.shutdown_timeout)
+        except (TimeoutError, WarpError) as exc:
+            log.warning("could not flush revoked partitions; dropping their buffers",
+                        error=str(exc))
+        for tp in revoked:
+            self.buffers.pop(tp, None)
+            self.expected.pop(tp, None)
+        self.assignment -= revoked
+
+    async def assigned(self, assigned: set[TopicPartition]) -> None:
+        self._ever_assigned = True
+        topics = sorted({tp.topic for tp in assigned})
+        stored = await self._retrying(
+            lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
+        for tp in assigned:
+            offset = stored.get((tp.topic, tp.partition))
+            self.expected[tp] = offset
+            self.buffers.pop(tp, None)
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+        self.assignment |= assigned
+        log.info("partitions assigned", partitions=sorted(f"{t.topic}[{t.partition}]"
+                                                           for t in assigned))
+
+    # --- health -----------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return time.monotonic() - self._heartbeat < max(60.0, self.s.shutdown_timeout * 2)
+
+    def _ready(self) -> tuple[bool, str]:
+        if self.pg._pool is None:
+            return False, "not connected to PostgreSQL"
+        if not self._ever_assigned:
+            return False, "waiting for a partition assignment"
+        if not self.assignment:
+            return True, "idle: the group has more members than partitions"
+        return True, f"ready: {len(self.assignment)} partitions"
+
+
+def _pg_ssl(settings: Settings) -> Any:
+    d = settings.destination
+    if d.sslmode is None:
+        return None
+    if d.sslmode in ("verify-ca", "verify-full"):
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=d.sslrootcert)
+        ctx.check_hostname = d.sslmode == "verify-full"
+        return ctx
+    return d.sslmode
+
+
+__all__ = ["RecordError", "Sink"]

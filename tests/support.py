@@ -1,0 +1,196 @@
+"""Shared test helpers: a Debezium MongoDB workload with its expected fold, a sink
+process runner, and readers of what landed in PostgreSQL and Kafka.
+
+The fold here is written independently of the sink's code: it is the oracle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from sink.events import MongoEvents, Oid
+
+FIELDS = ("name", "age", "score", "tags", "profile")
+
+
+@dataclass
+class Expected:
+    values: dict[str, Any]
+    deleted: bool = False
+    version: int = 0
+
+
+@dataclass
+class Workload:
+    events: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    fold: dict[str, Expected] = field(default_factory=dict)
+
+
+def workload(ev: MongoEvents, n_events: int, n_keys: int, seed: int = 1) -> Workload:
+    """Inserts, full-document updates, partial updates, deletes and tombstones (always
+    right after their delete, as Debezium writes them), re-inserts after deletes."""
+    rng = random.Random(seed)
+    keys = [Oid(f"{rng.getrandbits(96):024x}") for _ in range(n_keys)]
+    w = Workload()
+    while len(w.events) < n_events:
+        k = rng.choice(keys)
+        cur = w.fold.get(k)
+        if cur is None or cur.deleted:
+            doc = _doc(rng, k)
+            w.events.append(ev.insert(doc))
+            prev = cur.version if cur else 0
+            w.fold[k] = Expected(_plain(doc), False, prev + 1)
+            continue
+        roll = rng.random()
+        if roll < 0.45:
+            doc = _doc(rng, k)
+            w.events.append(ev.replace(doc))
+            cur.values = _plain(doc)
+        elif roll < 0.8:
+            new_age = rng.randint(0, 100)
+            plan = rng.choice(["free", "pro", "team"])
+            w.events.append(ev.update(k, {"age": new_age, "profile.plan": plan}))
+            cur.values["age"] = new_age
+            cur.values.setdefault("profile", {})["plan"] = plan
+        else:
+            w.events.append(ev.delete(k))
+            w.events.append(ev.tombstone(k))
+            cur.deleted = True
+        cur.version += 1
+    return w
+
+
+def _doc(rng: random.Random, k: str) -> dict[str, Any]:
+    return {
+        "_id": Oid(k), "name": f"n{rng.randint(0, 10**6)}", "age": rng.randint(0, 100),
+        "score": rng.random() * 100, "tags": rng.sample(["a", "b", "c", "d"], 2),
+        "profile": {"plan": "free", "nested": {"level": rng.randint(1, 3)}},
+    }
+
+
+def _plain(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "_id"}
+
+
+async def produce(bootstrap: str, topic: str, events: list[tuple[bytes, bytes | None]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=k, value=v) for k, v in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def write_config(path: Path, *, bootstrap: str, dsn: str, topic: str, group: str,
+                 extra: str = "") -> Path:
+    path.write_text(
+        f"""
+source:
+  bootstrap_servers: "{bootstrap}"
+  topics: ["{topic}"]
+  group_id: "{group}"
+  auto_offset_reset: "earliest"
+destination:
+  type: "postgresql"
+  connection_string: "{dsn}"
+  metadata_schema: "cartridge_warp_metadata"
+  batch_size: 1000
+observability:
+  metrics_port: 0
+  log_format: json
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def sink_cmd(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "sink", "run", "--config", str(config), *args]
+
+
+def run_sink(config: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(sink_cmd(config, *args), capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ}, check=False)
+
+
+async def table_rows(dsn: str, schema: str, table: str) -> dict[str, dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(f'SELECT * FROM "{schema}"."{table}"')
+    finally:
+        await conn.close()
+    out = {}
+    for r in rows:
+        d = dict(r)
+        for k, v in d.items():
+            if isinstance(v, str) and k in ("tags", "profile"):
+                d[k] = orjson.loads(v)
+        out[d["_id"]] = d
+    return out
+
+
+def assert_fold(rows: dict[str, dict[str, Any]], fold: dict[str, Expected]) -> None:
+    assert set(rows) == set(fold), (len(rows), len(fold))
+    for key, exp in fold.items():
+        row = rows[key]
+        assert row["_cartridge_version"] == exp.version, (key, row, exp)
+        assert row["is_deleted"] == exp.deleted, (key, row, exp)
+        for f in FIELDS:
+            want = exp.values.get(f)
+            got = row.get(f)
+            if isinstance(want, float):
+                assert got is not None and abs(got - want) < 1e-9, (key, f, got, want)
+            else:
+                assert got == want, (key, f, got, want)
+
+
+async def partitions(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        meta = (await admin.describe_topics([topic]))[0]
+        return sorted(p["partition"] for p in meta["partitions"])
+    finally:
+        await admin.close()
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
+    parts = await partitions(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {p: await consumer.committed(TopicPartition(topic, p)) for p in parts}
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    parts = await partitions(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
