@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -55,28 +56,32 @@ def headers_for(dl: DeadLetter) -> list[tuple[str, bytes]]:
 
 
 class DeadLetterQueue:
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        self.producer = producer
-        self.topic = topic
-        self._started = False
+    """Produces dead letters; the producer is made on first use (most runs never need it)."""
 
-    async def start(self) -> None:
-        if not self._started:
-            await self.producer.start()
-            self._started = True
+    def __init__(self, make_producer: Callable[[], AIOKafkaProducer], topic: str) -> None:
+        self._make = make_producer
+        self.producer: AIOKafkaProducer | None = None
+        self.topic = topic
+
+    async def start(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            producer = self._make()
+            await producer.start()
+            self.producer = producer
+        return self.producer
 
     async def stop(self) -> None:
-        if self._started:
-            await self.producer.stop()
-            self._started = False
+        if self.producer is not None:
+            producer, self.producer = self.producer, None
+            await producer.stop()
 
     async def send(self, letters: list[DeadLetter]) -> None:
         """Send and wait until the broker acknowledged every letter."""
         if not letters:
             return
-        await self.start()
+        producer = await self.start()
         futures = [
-            await self.producer.send(
+            await producer.send(
                 self.topic, key=dl.key, value=dl.value, headers=headers_for(dl)
             )
             for dl in letters

@@ -112,7 +112,7 @@ class Sink:
     async def run(self) -> int:
         self.consumer = kafka.consumer(self.s.source,
                                        max_poll_records=self.s.max_batch_records)
-        self.dlq = DeadLetterQueue(kafka.producer(self.s.source), self.s.dlq_topic)
+        self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -319,11 +319,9 @@ class Sink:
         try:
             result = await self._retrying(once, "apply", pause=True)
         except OffsetConflict as exc:
-            log.warning("partition taken over by another instance; dropping buffers",
-                        reason=str(exc))
-            for tp in tps:
-                self.buffers.pop(tp, None)
-                self.expected.pop(tp, None)
+            log.warning("a partition's stored offset moved under us (another instance owns "
+                        "it now); re-reading from the stored offsets", reason=str(exc))
+            await self._resync(tps)
             return
         for tp in tps:
             buf = self.buffers.pop(tp)
@@ -411,6 +409,29 @@ class Sink:
                             error=str(exc), delay=round(delay, 2))
                 self._heartbeat = time.monotonic()
                 await asyncio.sleep(delay)
+
+    async def _resync(self, tps: list[TopicPartition]) -> None:
+        """Drop the buffers of ``tps`` and seek each still-assigned one back to its stored
+        offset: nothing buffered was applied, so it must be read again."""
+        for tp in tps:
+            self.buffers.pop(tp, None)
+        topics = sorted({tp.topic for tp in tps})
+        stored = await self._retrying(
+            lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
+        for tp in tps:
+            offset = stored.get((tp.topic, tp.partition))
+            self.expected[tp] = offset
+            if tp in self.assignment:
+                if offset is not None:
+                    self.consumer.seek(tp, offset)
+                else:
+                    committed = await self.consumer.committed(tp)
+                    if committed is not None:
+                        self.consumer.seek(tp, committed)
+                    else:
+                        await (self.consumer.seek_to_beginning(tp)
+                               if self.s.source.auto_offset_reset == "earliest"
+                               else self.consumer.seek_to_end(tp))
 
     # --- rebalances ---------------------------------------------------------------
 

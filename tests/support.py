@@ -194,3 +194,74 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+async def stored_offsets(dsn: str, group: str) -> dict[tuple[str, int], int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM cartridge_warp_metadata.kafka_offsets "
+            "WHERE group_id = $1", group)
+    except asyncpg.UndefinedTableError:
+        return {}
+    finally:
+        await conn.close()
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def wait_progress(dsn: str, group: str, at_least: int, within: float = 120,
+                        proc: Any = None) -> int:
+    """Wait until the group's stored offsets sum to ``at_least``; returns the sum seen."""
+    deadline = asyncio.get_running_loop().time() + within
+    seen = 0
+    while asyncio.get_running_loop().time() < deadline:
+        if proc is not None and proc.returncode is not None:
+            return seen
+        seen = sum((await stored_offsets(dsn, group)).values())
+        if seen >= at_least:
+            return seen
+        await asyncio.sleep(0.05)
+    return seen
+
+
+async def read_topic(bootstrap: str, topic: str, within: float = 10) -> list[Any]:
+    """Every message of ``topic`` from the beginning to its end (no group)."""
+    parts = await partitions(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                break
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                out.extend(msgs)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def topic_exists(bootstrap: str, topic: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return topic in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+def _log_file(log: Path | None) -> Any:
+    return open(log, "wb") if log is not None else subprocess.DEVNULL
+
+
+async def start_sink(config: Path, *args: str, log: Path | None = None) -> Any:
+    out = _log_file(log)
+    return await asyncio.create_subprocess_exec(*sink_cmd(config, *args), stdout=out,
+                                                stderr=out)
