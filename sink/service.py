@@ -105,6 +105,8 @@ class Sink:
         self._stopping = asyncio.Event()
         self._heartbeat = time.monotonic()
         self._ever_assigned = False
+        self._last_house = 0.0
+        self._next_purge = 0.0
         self.health = HealthServer(self.metrics, self._alive, self._ready)
 
     # --- lifecycle ---------------------------------------------------------------
@@ -203,10 +205,37 @@ class Sink:
                     await self._accept(tp, msg)
             if self._due():
                 await self.flush()
+            await self._housekeeping()
             if self.until_caught_up and await self._caught_up():
                 log.info("caught up with the end offsets seen at start")
                 return
         self.consumer.pause(*self.assignment)
+
+    async def _housekeeping(self) -> None:
+        """Once a second: lag gauges (also while idle); and for ``deletion_strategy: both``,
+        the purge of rows soft-deleted longer than ``hard_delete_after``."""
+        now = time.monotonic()
+        if now - self._last_house < 1.0:
+            return
+        self._last_house = now
+        for tp in self.assignment:
+            hw = self.consumer.highwater(tp)
+            if hw is None:
+                continue
+            done = self.expected.get(tp)
+            applied = done if done is not None else await self.consumer.position(tp)
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - applied))
+        if self.pg.deletion_strategy == "both" and now >= self._next_purge:
+            interval = min(3600.0, max(60.0, self.pg.hard_delete_after.total_seconds() / 10))
+            self._next_purge = now + interval
+            try:
+                purged = await self.pg.purge_soft_deleted()
+            except Exception as exc:  # a failed purge is retried later
+                log.warning("purge of soft-deleted rows failed; will retry", error=str(exc))
+                self._next_purge = now + 60
+            else:
+                if purged:
+                    log.info("purged soft-deleted rows", rows=purged)
 
     async def _accept(self, tp: TopicPartition, msg: Any) -> None:
         buf = self.buffers.setdefault(tp, _Buffer(since=time.monotonic()))
