@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from .errors import RecordError, TransientError, WarpError
+from .errors import FatalError, RecordError, TransientError, WarpError
 
 # Catalog drift: a table or column changed under a cached shape or prepared statement.
 _STALE = (
@@ -43,8 +43,10 @@ class StaleCatalog(TransientError):
 
 
 def classify(exc: BaseException) -> WarpError:
-    """Map a failure to TransientError (retry), StaleCatalog (reload, retry) or
-    RecordError (the data cannot be stored: isolate it)."""
+    """Map a failure to TransientError (retry), StaleCatalog (reload, retry),
+    RecordError (the data cannot be stored: isolate it and dead-letter it) or
+    FatalError (a fault in the sink itself: stop, commit nothing, dead-letter nothing —
+    a bug must not send good records to the DLQ)."""
     if isinstance(exc, WarpError):
         return exc
     name = type(exc).__name__
@@ -64,4 +66,7 @@ def classify(exc: BaseException) -> WarpError:
         return RecordError(f"{name}: {exc}", code="bad_value")
     if isinstance(exc, asyncpg.exceptions.PostgresError):
         return RecordError(f"{name}: {exc}", code="rejected")
-    return RecordError(f"{name}: {exc}", code="write_failed")
+    if isinstance(exc, (ValueError, OverflowError, UnicodeError)):
+        return RecordError(f"{name}: {exc}", code="bad_value")  # a value we cannot encode
+    return FatalError(f"internal error, stopping without committing: {name}: {exc}",
+                      code="internal")
