@@ -105,10 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
     st.set_defaults(fn=_cmd_stack)
 
-    from . import dlq_cli, offsets_cli
+    from . import decode_cli, dlq_cli, offsets_cli
 
     offsets_cli.add_parser(sub)
     dlq_cli.add_parser(sub)
+    decode_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="local stack + sample events + the sink, then the rows")
     demo.add_argument("--dir", help="stack directory (default ./.warp/stack)")

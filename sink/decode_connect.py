@@ -22,7 +22,7 @@ from typing import Any
 from sink.decode_common import UTC, fail, show
 from sink.decode_schema import SchemaNode
 from sink.errors import DecodeError
-from sink.jsontext import ExactFloat, InexactNumber, parse_json
+from sink.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
 
 UNAVAILABLE = "__debezium_unavailable_value"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
@@ -296,7 +296,10 @@ def _json(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
         parsed = parse_json(v)
     except DecodeError as exc:
         raise _bad(f"io.debezium.data.Json value: {exc}") from None
-    return plain(parsed, limit)
+    try:
+        return plain(parsed, limit)
+    except InexactNumber:  # a float beyond 2**64 (or an integer beyond 64 bits): re-read
+        return plain(parse_exact(v, keep_float_text=True), limit)
 
 
 _LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {

@@ -18,7 +18,6 @@ import random
 import re
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -26,30 +25,20 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from . import kafka
+from .batcher import Batcher, FlushUnit
 from .config import Settings
-from .decoder import DecoderOptions, decode_json
+from .decoder import DecoderOptions
 from .dlq import DeadLetter, DeadLetterQueue
 from .errors import DecodeError, FatalError, RecordError, TransientError, WarpError
+from .framing import MessageDecoder
 from .mapping import Router
 from .metadata import OffsetConflict
 from .metrics import HealthServer, Metrics
 from .postgres import BadRecords, PostgreSQLDestinationConnector
 from .records import Record, Skip
+from .registry import SchemaRegistry
 
 log = structlog.get_logger("sink.service")
-
-
-@dataclass(slots=True)
-class _Buffer:
-    records: list[Record] = field(default_factory=list)
-    bad: list[DeadLetter] = field(default_factory=list)
-    # offset -> (key, value, headers): the original bytes, for dead letters of write failures
-    raw: dict[int, tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = field(
-        default_factory=dict
-    )
-    next_offset: int | None = None
-    nbytes: int = 0
-    since: float = 0.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -90,14 +79,18 @@ class Sink:
             hard_delete_after=d.hard_delete_after, ssl=_pg_ssl(settings),
         )
         self.router = Router(settings.mapping)
-        self.decoder_options = DecoderOptions(
-            truncate=settings.mapping.truncate, topic_tables=self.router.topic_tables()
+        src = settings.source
+        self.decoder = MessageDecoder(
+            DecoderOptions(truncate=settings.mapping.truncate,
+                           topic_tables=self.router.topic_tables()),
+            key_format=src.key_format, value_format=src.value_format,
+            registry=SchemaRegistry.from_config(src) if src.schema_registry_url else None,
         )
         self.metrics = Metrics()
         # aiokafka clients bind to the running loop: created in run().
         self.consumer: Any = None
         self.dlq: Any = None
-        self.buffers: dict[TopicPartition, _Buffer] = {}
+        self.batcher = Batcher(settings.batch, settings.max_batch_records)
         self.expected: dict[TopicPartition, int | None] = {}  # stored offset we last saw
         self.assignment: set[TopicPartition] = set()
         self.end_offsets: dict[TopicPartition, int] = {}
@@ -238,31 +231,32 @@ class Sink:
                     log.info("purged soft-deleted rows", rows=purged)
 
     async def _accept(self, tp: TopicPartition, msg: Any) -> None:
-        buf = self.buffers.setdefault(tp, _Buffer(since=time.monotonic()))
-        if not buf.records and not buf.bad:
-            buf.since = time.monotonic()
         size = len(msg.key or b"") + len(msg.value or b"")
-        buf.next_offset = msg.offset + 1
-        buf.nbytes += size
         try:
-            out = decode_json(msg.key, msg.value, msg.topic, self.decoder_options)
+            out = self.decoder.decode_cached(msg.key, msg.value, msg.topic)
+            if out is None:  # an Avro schema id not seen yet: ask the registry
+                out = await self._retrying(
+                    lambda: self.decoder.decode(msg.key, msg.value, msg.topic),
+                    "schema registry", pause=True)
         except DecodeError as exc:
-            buf.bad.append(self._letter(msg, exc, "VALUE_CONVERTER"))
+            self.batcher.add_bad(tp, msg.offset, size,
+                                 self._letter(msg, exc, _stage(exc)))
             return
         if isinstance(out, Skip):
             self.metrics.skipped.labels(out.reason).inc()
+            self.batcher.skipped(tp, msg.offset, size)
             return
         if out.schema is None or out.table is None:
             found = await self.pg.table_for_topic(msg.topic)
             if found is None:
                 self.metrics.skipped.labels("tombstone_unknown_table").inc()
+                self.batcher.skipped(tp, msg.offset, size)
                 return
             out.schema, out.table = found
         else:
             out.schema, out.table = self.router.route(out.schema, out.table)
         out.topic, out.partition, out.offset, out.size = msg.topic, msg.partition, msg.offset, size
-        buf.records.append(out)
-        buf.raw[msg.offset] = (msg.key, msg.value, list(msg.headers or ()))
+        self.batcher.add(tp, msg.offset, size, out, (msg.key, msg.value, list(msg.headers or ())))
 
     def _letter(self, msg: Any, exc: WarpError, stage: str) -> DeadLetter:
         return DeadLetter(
@@ -271,18 +265,8 @@ class Sink:
         )
 
     def _due(self) -> bool:
-        b = self.s.batch
-        total = sum(len(x.records) + len(x.bad) for x in self.buffers.values())
-        nbytes = sum(x.nbytes for x in self.buffers.values())
-        self.metrics.buffered_bytes.set(nbytes)
-        if not self.buffers or not any(x.next_offset is not None for x in self.buffers.values()):
-            return False
-        oldest = min(x.since for x in self.buffers.values())
-        return (
-            total >= self.s.max_batch_records
-            or nbytes >= min(b.max_bytes, b.max_buffered_bytes)
-            or (time.monotonic() - oldest) * 1000 >= b.max_age_ms
-        )
+        self.metrics.buffered_bytes.set(self.batcher.buffered_bytes)
+        return self.batcher.due()
 
     async def _caught_up(self) -> bool:
         if not self._ever_assigned:
@@ -291,8 +275,7 @@ class Sink:
             if end == 0:
                 continue
             if tp in self.assignment:
-                buf = self.buffers.get(tp)
-                if buf is not None and buf.next_offset is not None:
+                if self.batcher.pending(tp):
                     return False  # fetched, not applied yet
                 done = self.expected.get(tp)
                 # Nothing pending: everything fetched is applied, so the position counts
@@ -309,25 +292,18 @@ class Sink:
 
     async def flush(self, only: set[TopicPartition] | None = None) -> None:
         async with self._flush_lock:
-            tps = [tp for tp, b in self.buffers.items()
-                   if b.next_offset is not None and (only is None or tp in only)]
-            if not tps:
-                return
-            records = [r for tp in tps for r in self.buffers[tp].records]
-            letters = [dl for tp in tps for dl in self.buffers[tp].bad]
-            offsets = {(tp.topic, tp.partition): (self.expected.get(tp), self.buffers[tp]
-                       .next_offset or 0) for tp in tps}
-            await self._apply(tps, records, letters, offsets)
+            unit = self.batcher.unit(only)
+            if unit is not None:
+                await self._apply(unit)
 
-    async def _apply(
-        self, tps: list[TopicPartition], records: list[Record], letters: list[DeadLetter],
-        offsets: dict[tuple[str, int], tuple[int | None, int]],
-    ) -> None:
+    async def _apply(self, unit: FlushUnit) -> None:
         errs = self.s.errors
-        if letters and errs.tolerance == "none":
-            dl = letters[0]
+        if unit.letters and errs.tolerance == "none":
+            dl = unit.letters[0]
             raise FatalError(f"undecodable record at {dl.topic}[{dl.partition}]@{dl.offset}: "
                              f"{dl.error.code}: {dl.error.message}")
+        offsets = {(tp.topic, tp.partition): (self.expected.get(tp), nxt)
+                   for tp, nxt in unit.next_offsets.items()}
         sent = False
 
         async def on_bad(failed: BadRecords) -> None:
@@ -339,10 +315,10 @@ class Sink:
 
         async def once() -> Any:
             nonlocal sent
-            if letters and not sent:
-                await self._dead_letter(letters)
+            if unit.letters and not sent:  # acked before the offsets move past them
+                await self._dead_letter(unit.letters)
                 sent = True
-            return await self.pg.apply(records, offsets, self.s.source.group_id,
+            return await self.pg.apply(unit.records, offsets, self.s.source.group_id,
                                        force=self.force, on_bad=on_bad)
 
         try:
@@ -350,17 +326,16 @@ class Sink:
         except OffsetConflict as exc:
             log.warning("a partition's stored offset moved under us (another instance owns "
                         "it now); re-reading from the stored offsets", reason=str(exc))
-            await self._resync(tps)
+            await self._resync(unit.partitions)
             return
-        for tp in tps:
-            buf = self.buffers.pop(tp)
-            self.expected[tp] = buf.next_offset
+        self.batcher.drop(unit.partitions)
+        self.expected.update(unit.next_offsets)
         self._observe(result)
-        await self._commit_kafka({tp: self.expected[tp] for tp in tps})
+        await self._commit_kafka(dict(unit.next_offsets))
 
     def _write_letter(self, rec: Record, err: WarpError) -> DeadLetter:
-        buf = self.buffers.get(TopicPartition(rec.topic or "", rec.partition or 0))
-        raw = buf.raw.get(rec.offset or 0) if buf is not None else None
+        raw = self.batcher.raw(TopicPartition(rec.topic or "", rec.partition or 0),
+                               rec.offset or 0)
         return DeadLetter(
             topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
             key=raw[0] if raw else None, value=raw[1] if raw else None,
@@ -442,8 +417,7 @@ class Sink:
     async def _resync(self, tps: list[TopicPartition]) -> None:
         """Drop the buffers of ``tps`` and seek each still-assigned one back to its stored
         offset: nothing buffered was applied, so it must be read again."""
-        for tp in tps:
-            self.buffers.pop(tp, None)
+        self.batcher.drop(tps)
         topics = sorted({tp.topic for tp in tps})
         stored = await self._retrying(
             lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
@@ -470,8 +444,8 @@ class Sink:
         except (TimeoutError, WarpError) as exc:
             log.warning("could not flush revoked partitions; dropping their buffers",
                         error=str(exc))
+        self.batcher.drop(revoked)
         for tp in revoked:
-            self.buffers.pop(tp, None)
             self.expected.pop(tp, None)
         self.assignment -= revoked
 
@@ -480,10 +454,10 @@ class Sink:
         topics = sorted({tp.topic for tp in assigned})
         stored = await self._retrying(
             lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
+        self.batcher.drop(assigned)
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
             self.expected[tp] = offset
-            self.buffers.pop(tp, None)
             if offset is not None:
                 self.consumer.seek(tp, offset)
         self.assignment |= assigned
@@ -503,6 +477,11 @@ class Sink:
         if not self.assignment:
             return True, "idle: the group has more members than partitions"
         return True, f"ready: {len(self.assignment)} partitions"
+
+
+def _stage(exc: DecodeError) -> str:
+    return "KEY_CONVERTER" if exc.code.startswith("bad_key") or "key" in exc.code else (
+        "VALUE_CONVERTER")
 
 
 def _pg_ssl(settings: Settings) -> Any:

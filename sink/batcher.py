@@ -1,0 +1,118 @@
+"""Per-partition buffers between the decoder and the writer, and when to flush them.
+
+A partition's buffer holds its decoded records in offset order, the dead letters
+found while decoding, the original bytes (for dead letters of write failures), and
+the offset after the last message seen — skipped messages advance it too, so the
+stored offset always covers everything read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+
+from .config import BatchConfig
+from .dlq import DeadLetter
+from .records import Record
+
+Raw = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+@dataclass(slots=True)
+class Buffer:
+    records: list[Record] = field(default_factory=list)
+    bad: list[DeadLetter] = field(default_factory=list)
+    raw: dict[int, Raw] = field(default_factory=dict)  # offset -> original key/value/headers
+    next_offset: int | None = None  # None: nothing read since the last flush
+    nbytes: int = 0
+    count: int = 0  # messages read, skipped ones included
+    since: float = 0.0
+
+
+@dataclass(slots=True)
+class FlushUnit:
+    """What one transaction applies: records and dead letters of some partitions, and
+    each partition's next offset."""
+
+    partitions: list[TopicPartition]
+    records: list[Record]
+    letters: list[DeadLetter]
+    next_offsets: dict[TopicPartition, int]
+
+
+class Batcher:
+    def __init__(self, cfg: BatchConfig, max_records: int) -> None:
+        self.cfg = cfg
+        self.max_records = max_records
+        self.buffers: dict[TopicPartition, Buffer] = {}
+        self._count = 0
+        self._bytes = 0
+
+    def _buffer(self, tp: TopicPartition, offset: int, size: int) -> Buffer:
+        buf = self.buffers.get(tp)
+        if buf is None:
+            buf = self.buffers[tp] = Buffer()
+        if buf.next_offset is None:
+            buf.since = time.monotonic()
+        buf.next_offset = offset + 1
+        buf.nbytes += size
+        buf.count += 1
+        self._bytes += size
+        self._count += 1
+        return buf
+
+    def skipped(self, tp: TopicPartition, offset: int, size: int) -> None:
+        self._buffer(tp, offset, size)
+
+    def add(self, tp: TopicPartition, offset: int, size: int, record: Record, raw: Raw) -> None:
+        buf = self._buffer(tp, offset, size)
+        buf.records.append(record)
+        buf.raw[offset] = raw
+
+    def add_bad(self, tp: TopicPartition, offset: int, size: int, letter: DeadLetter) -> None:
+        self._buffer(tp, offset, size).bad.append(letter)
+
+    def raw(self, tp: TopicPartition, offset: int) -> Raw | None:
+        buf = self.buffers.get(tp)
+        return buf.raw.get(offset) if buf is not None else None
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._bytes
+
+    def pending(self, tp: TopicPartition) -> bool:
+        buf = self.buffers.get(tp)
+        return buf is not None and buf.next_offset is not None
+
+    def due(self) -> bool:
+        """Flush on size, bytes or age: whichever comes first."""
+        if self._count == 0:
+            return False
+        if self._count >= self.max_records:
+            return True
+        if self._bytes >= min(self.cfg.max_bytes, self.cfg.max_buffered_bytes):
+            return True
+        oldest = min(b.since for b in self.buffers.values() if b.next_offset is not None)
+        return (time.monotonic() - oldest) * 1000 >= self.cfg.max_age_ms
+
+    def unit(self, only: set[TopicPartition] | None = None) -> FlushUnit | None:
+        tps = [tp for tp, b in self.buffers.items()
+               if b.next_offset is not None and (only is None or tp in only)]
+        if not tps:
+            return None
+        return FlushUnit(
+            partitions=tps,
+            records=[r for tp in tps for r in self.buffers[tp].records],
+            letters=[dl for tp in tps for dl in self.buffers[tp].bad],
+            next_offsets={tp: self.buffers[tp].next_offset or 0 for tp in tps},
+        )
+
+    def drop(self, tps: list[TopicPartition] | set[TopicPartition]) -> None:
+        """Forget buffered partitions (applied, or to be read again)."""
+        for tp in tps:
+            buf = self.buffers.pop(tp, None)
+            if buf is not None:
+                self._bytes -= buf.nbytes
+                self._count -= buf.count
