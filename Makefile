@@ -29,7 +29,7 @@ integration: $(STAMP)
 	$(BIN)/python -m pytest -q -m integration
 
 crash-campaign: $(STAMP)
-	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -m slow tests/test_crash_campaign.py
+	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -s -m slow tests/test_crash_campaign.py
 
 stack-up: $(STAMP)
 	$(BIN)/warp-sink stack up

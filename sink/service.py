@@ -116,7 +116,7 @@ class Sink:
         if obs.metrics_port:
             await self.health.start(obs.metrics_host, obs.metrics_port)
         try:
-            await self.pg.connect()
+            await self._retrying(self.pg.connect, "postgresql connect")
             await self._start_consumer()
             await self._loop()
             await self._shutdown()

@@ -163,3 +163,35 @@ async def test_sigterm_drains_commits_and_leaves(stack, topic_factory, tmp_path)
     done = await asyncio.to_thread(run_sink, cfg, "--until-caught-up")
     assert done.returncode == 0, done.stderr[-2000:]
     assert_fold(await table_rows(stack.pg_dsn, db, "users"), w.fold)
+
+
+async def test_retry_deadline_exits_1_with_the_reason(stack, topic_factory, tmp_path) -> None:
+    topic = await topic_factory(partitions=1)
+    dead_dsn = "postgresql://warp:warp-secret@127.0.0.1:9/warp"  # nothing listens on port 9
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers, dsn=dead_dsn,
+                       topic=topic, group=unique("g"),
+                       extra="errors:\n  retry_deadline_seconds: 3\n")
+    done = await asyncio.to_thread(run_sink, cfg, "--until-caught-up", timeout=60)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("warp-sink: postgresql connect still failing after")
+    assert "warp-secret" not in done.stderr
+
+
+async def test_tolerance_none_stops_at_the_bad_record(stack, topic_factory, tmp_path) -> None:
+    topic = await topic_factory(partitions=1)
+    db = unique("shop")
+    ev = MongoEvents(db, "users")
+    w = workload(ev, 300, 50, seed=2)
+    await produce(stack.bootstrap_servers, topic, [*w.events, (b"{}", b"\x00garbage")])
+    group = unique("g")
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=group,
+                       extra="errors:\n  tolerance: none\n")
+    done = await asyncio.to_thread(run_sink, cfg, "--until-caught-up")
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert f"undecodable record at {topic}[0]@{len(w.events)}" in last, last
+    assert not await topic_exists(stack.bootstrap_servers, f"{group}.dlq")
+    # Nothing of the failing flush moved: the stored offset stops before the bad record.
+    assert sum((await stored_offsets(stack.pg_dsn, group)).values()) <= len(w.events)
