@@ -9,12 +9,14 @@ the metadata schema's ``schema_changes``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 from . import metadata, names, pgtypes
 from .metadata import Conn
 from .names import qualified, quote
+from .pgerrors import StaleCatalog
 
 log = structlog.get_logger("sink.catalog")
 
@@ -28,11 +30,14 @@ class TableInfo:
     soft_deletes: bool = True
     version: int = 0  # bumped on every DDL: statement caches key on it
     data_columns: list[str] = field(default_factory=list)
+    sql: dict[Any, str] = field(default_factory=dict)  # statement text per (kind, options)
+    narrowed: set[tuple[str, str]] = field(default_factory=set)  # (column, value type) seen
 
     def refresh_data_columns(self) -> None:
         self.data_columns = [
             c for c in self.columns if c not in names.RESERVED and c not in self.primary_key
         ]
+        self.sql.clear()
 
     @property
     def qualified(self) -> str:
@@ -61,6 +66,16 @@ class Catalog:
             self._schemas.clear()
         else:
             self._tables.pop((schema, table), None)
+
+    async def reload(self, conn: Conn, info: TableInfo) -> TableInfo:
+        """The table's shape as PostgreSQL has it now (another session may have changed it)."""
+        self._tables.pop((info.schema, info.table), None)
+        fresh = await self.load(conn, info.schema, info.table)
+        if fresh is None:
+            raise StaleCatalog(f"table {info.schema}.{info.table} disappeared")
+        fresh.soft_deletes = info.soft_deletes
+        fresh.narrowed = info.narrowed
+        return fresh
 
     async def load(self, conn: Conn, schema: str, table: str) -> TableInfo | None:
         cached = self._tables.get((schema, table))
@@ -95,6 +110,7 @@ class Catalog:
     async def ensure_schema(self, conn: Conn, schema: str) -> None:
         if schema in self._schemas:
             return
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"schema {schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
         self._schemas.add(schema)
 
@@ -108,6 +124,12 @@ class Catalog:
         soft_deletes: bool,
         source_name: str | None = None,
     ) -> TableInfo:
+        info = await self.load(conn, schema, table)
+        if info is not None:
+            info.soft_deletes = soft_deletes
+            return info
+        # Two instances may meet a new table at once: serialise its creation.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{schema}.{table}")
         info = await self.load(conn, schema, table)
         if info is not None:
             info.soft_deletes = soft_deletes
@@ -172,9 +194,24 @@ class Catalog:
         )
         info.columns[column] = new_type
         info.version += 1
+        info.sql.clear()
         await metadata.record_schema_change(
             conn, self.metadata_schema, schema_name=info.schema, table_name=info.table,
             change_type="widen_column", column=column, old_type=old, new_type=new_type,
         )
         log.info("column widened", schema=info.schema, table=info.table, column=column,
                  old_type=old, new_type=new_type)
+
+    async def record_narrowing(
+        self, conn: Conn, info: TableInfo, column: str, value_type: str
+    ) -> None:
+        """Record in ``schema_changes`` that values of ``value_type`` arrived for ``column``
+        and went to overflow: once per table shape loaded (again after a restart)."""
+        if (column, value_type) in info.narrowed:
+            return
+        info.narrowed.add((column, value_type))
+        await metadata.record_schema_change(
+            conn, self.metadata_schema, schema_name=info.schema, table_name=info.table,
+            change_type="narrowing", column=column, old_type=info.columns.get(column),
+            new_type=value_type, details={"kept_in": names.OVERFLOW},
+        )

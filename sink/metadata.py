@@ -92,6 +92,93 @@ _MIGRATIONS: list[str] = [
       END
     $fn$;
     """,
+    # MongoDB's path semantics for partial updates of jsonb (the same as sink.reduce does
+    # to documents): array steps need an index, $set pads arrays with nulls and turns a
+    # missing or scalar step into an object, $unset of an array element leaves null, and
+    # nothing raises on a scalar or a path that is not there.
+    """
+    CREATE OR REPLACE FUNCTION {m}.jsonb_set_deep(target jsonb, path text[], val jsonb)
+    RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $fn$
+    DECLARE
+      n int := coalesce(array_length(path, 1), 0);
+      head text;
+      child jsonb;
+      len int;
+    BEGIN
+      IF n = 0 THEN RETURN val; END IF;
+      head := path[1];
+      IF jsonb_typeof(target) = 'array' THEN
+        IF head !~ '^[0-9]{{1,9}}$' THEN RETURN target; END IF;
+        len := jsonb_array_length(target);
+        IF head::int >= len THEN
+          target := target || (SELECT jsonb_agg(NULL::jsonb) FROM generate_series(len, head::int));
+        END IF;
+        child := target -> head::int;
+      ELSIF jsonb_typeof(target) = 'object' THEN
+        child := target -> head;
+      ELSE
+        target := '{{}}'::jsonb;
+      END IF;
+      IF n = 1 THEN RETURN jsonb_set(target, ARRAY[head], val); END IF;
+      RETURN jsonb_set(target, ARRAY[head], {m}.jsonb_set_deep(child, path[2:], val));
+    END
+    $fn$;
+    CREATE OR REPLACE FUNCTION {m}.jsonb_unset_deep(target jsonb, path text[])
+    RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $fn$
+    DECLARE
+      n int := coalesce(array_length(path, 1), 0);
+      head text;
+      child jsonb;
+    BEGIN
+      IF n = 0 THEN RETURN target; END IF;
+      head := path[1];
+      IF jsonb_typeof(target) = 'array' THEN
+        IF head !~ '^[0-9]{{1,9}}$' OR head::int >= jsonb_array_length(target) THEN
+          RETURN target;
+        END IF;
+        IF n = 1 THEN RETURN jsonb_set(target, ARRAY[head], 'null'::jsonb); END IF;
+        child := target -> head::int;
+      ELSIF jsonb_typeof(target) = 'object' THEN
+        IF n = 1 THEN RETURN target - head; END IF;
+        child := target -> head;
+      ELSE
+        RETURN target;
+      END IF;
+      IF jsonb_typeof(child) NOT IN ('object', 'array') OR child IS NULL THEN
+        RETURN target;
+      END IF;
+      RETURN jsonb_set(target, ARRAY[head], {m}.jsonb_unset_deep(child, path[2:]));
+    END
+    $fn$;
+    CREATE OR REPLACE FUNCTION {m}.jsonb_truncate(target jsonb, path text[], size integer)
+    RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $fn$
+    DECLARE
+      n int := coalesce(array_length(path, 1), 0);
+      head text;
+      child jsonb;
+    BEGIN
+      IF n = 0 THEN
+        IF jsonb_typeof(target) = 'array' THEN
+          RETURN coalesce((SELECT jsonb_agg(e ORDER BY i) FROM jsonb_array_elements(target)
+                           WITH ORDINALITY AS x(e, i) WHERE i <= size), '[]'::jsonb);
+        END IF;
+        RETURN target;
+      END IF;
+      head := path[1];
+      IF jsonb_typeof(target) = 'array' THEN
+        IF head !~ '^[0-9]{{1,9}}$' OR head::int >= jsonb_array_length(target) THEN
+          RETURN target;
+        END IF;
+        child := target -> head::int;
+      ELSIF jsonb_typeof(target) = 'object' AND target ? head THEN
+        child := target -> head;
+      ELSE
+        RETURN target;
+      END IF;
+      RETURN jsonb_set(target, ARRAY[head], {m}.jsonb_truncate(child, path[2:], size));
+    END
+    $fn$;
+    """,
 ]
 
 # The advisory lock key that serialises migrations between instances.

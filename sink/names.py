@@ -64,11 +64,12 @@ def shorten(name: str) -> str:
 
 
 def column_name(field: str) -> str:
-    """The column a source field is stored in."""
-    if field in RESERVED or field.startswith(RESERVED_PREFIX):
+    """The column a source field is stored in: reserved names and the empty name (not an
+    identifier PostgreSQL accepts) get a prefix."""
+    if not field or field in RESERVED or field.startswith(RESERVED_PREFIX):
         field = RESERVED_PREFIX + field
     return shorten(field)
 
 
 def table_name(name: str) -> str:
-    return shorten(name)
+    return shorten(name) if name else RESERVED_PREFIX

@@ -4,6 +4,18 @@ The decoder produces plain Python values; each value has a *natural* type here.
 A column starts as the natural type of the first non-null value seen; later values
 either fit, widen the column (a safe, lossless ALTER), or are narrowing and go to
 the overflow column.
+
+Work is done a column at a time (`target_type`, `adapt_column`): the common case, where
+every value of a batch has a type the column takes as it is, costs a few C-level passes
+over the column instead of a Python call per value.
+
+NUL characters: PostgreSQL's ``text`` and ``jsonb`` cannot hold U+0000. A string (or a
+document containing one) with a NUL is stored in its column with the NULs removed, and its
+exact original is kept in ``_cartridge_overflow`` under the column's name as
+``{"$json": "<JSON text of the original value>"}`` (``json.loads`` of that text gives the
+value back; the ``\\u0000`` escapes in it are plain characters to PostgreSQL). Inside
+partial updates of nested paths (``a.b``) a NUL is removed and the removal is counted as an
+overflow warning, without an exact copy.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import base64
 import math
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,6 +52,7 @@ UUID = "uuid"
 
 _NUMERIC_RANK = {INTEGER: 0, BIGINT: 1, NUMERIC: 3}
 _FLOAT_RANK = {REAL: 0, DOUBLE: 1}
+_NONE = type(None)
 
 
 def natural_type(value: Any, *, varchar: bool = False) -> str | None:
@@ -88,7 +102,7 @@ def is_textual(pg_type: str) -> bool:
 
 def widen(column: str, natural: str) -> str | None:
     """The type a column of type ``column`` widens to so it can hold ``natural``
-    losslessly, or None when that would be a narrowing."""
+    losslessly, or None when no change is needed or it would be a narrowing."""
     if column == natural:
         return None
     if column in _NUMERIC_RANK and natural in _NUMERIC_RANK:
@@ -101,25 +115,75 @@ def widen(column: str, natural: str) -> str | None:
         return NUMERIC
     if is_textual(column) and natural == JSONB:
         return JSONB
-    if varchar_len(column) is not None and is_textual(natural):
-        return None  # decided by length in `widen_for_value`
+    n, m = varchar_len(column), varchar_len(natural)
+    if n is not None and natural == TEXT:
+        return TEXT
+    if n is not None and m is not None and m > n:
+        return natural
     return None
 
 
 def widen_for_value(column: str, value: Any, *, varchar: bool) -> str | None:
-    """Like `widen`, but also widens varchar(n) when a longer string arrives."""
-    n = varchar_len(column)
-    if n is not None and isinstance(value, str) and len(value) > n:
-        return TEXT
-    natural = natural_type(value, varchar=varchar)
-    if natural is None or natural == column:
+    """Like `widen`, for one value (a varchar(n) column widens to text for a longer string)."""
+    return target_type(column, [value], varchar=varchar)
+
+
+def _class_naturals(tp: type, values: list[Any], varchar: bool) -> list[str]:
+    """The natural types of the values of Python type ``tp`` (ints by range, strings by length)."""
+    if issubclass(tp, int) and not issubclass(tp, bool):
+        ints = [v for v in values if type(v) is tp]
+        return [t for t in (natural_type(min(ints)), natural_type(max(ints))) if t]
+    if issubclass(tp, str):
+        longest = max(len(v) for v in values if type(v) is tp)
+        short = varchar and longest <= VARCHAR_MAX
+        return [f"character varying({VARCHAR_MAX})" if short else TEXT]
+    first = next(v for v in values if type(v) is tp)
+    nat = natural_type(first, varchar=varchar)
+    return [nat] if nat else []
+
+
+def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str | None:
+    """The type a column must have to hold ``values``: a new column's type when ``current``
+    is None, a widening of ``current``, or None when nothing changes. Distinct value types
+    are taken in order of first appearance (a column that is an integer then a string stays
+    an integer: the string is a narrowing and goes to overflow)."""
+    types = set(map(type, values))
+    types.discard(_NONE)
+    if not types or current == JSONB:
         return None
-    if n is not None and natural == TEXT:
-        return None
-    return widen(column, natural)
+    if current is not None and types <= _AS_IS.get(current, frozenset()):
+        if current not in (INTEGER, BIGINT):
+            return None  # already the column's type (a narrowing datetime goes to overflow)
+        ints = [v for v in values if v is not None]
+        lo, hi = INT32 if current == INTEGER else INT64
+        if lo <= min(ints) and max(ints) <= hi:
+            return None
+    order: dict[type, None] = {}
+    if len(types) == 1:
+        order = dict.fromkeys(types)
+    else:
+        for v in values:
+            if v is not None and type(v) not in order:
+                order[type(v)] = None
+                if len(order) == len(types):
+                    break
+    t = current
+    for tp in order:
+        n = varchar_len(t) if t is not None else None
+        if n is not None and issubclass(tp, str):
+            if max(len(v) for v in values if type(v) is tp) > n:
+                t = TEXT  # a varchar(n) column takes longer strings as text
+            continue
+        for nat in _class_naturals(tp, values, varchar):
+            if t is None:
+                t = nat
+            elif (w := widen(t, nat)) is not None:
+                t = w
+    return None if t == current else t
 
 
 _NARROW = object()
+NARROW: Any = _NARROW
 
 
 def adapt(value: Any, column: str) -> Any:
@@ -137,21 +201,118 @@ def adapt(value: Any, column: str) -> Any:
     if column == BIGINT and natural == INTEGER:
         return value
     if column == NUMERIC and natural in (INTEGER, BIGINT, DOUBLE, REAL):
-        return value if isinstance(value, int) else Decimal(repr(value))
+        return value if isinstance(value, int) else _float_decimal(value)
     if column == DOUBLE and natural in (INTEGER, BIGINT) and abs(value) <= 2**53:
         return float(value)
     if column == REAL and isinstance(value, float) and _fits_real(value):
         return value
-    if column == TIMESTAMPTZ and natural == TIMESTAMP:
-        return _NARROW  # a naive timestamp has no instant; keep it, don't guess a zone
-    return _NARROW
+    return _NARROW  # includes a naive timestamp for timestamptz: no instant, don't guess a zone
 
 
-NARROW: Any = _NARROW
+def _float_decimal(value: float) -> Any:
+    return Decimal(repr(value)) if math.isfinite(value) else _NARROW
 
 
 def _fits_real(value: float) -> bool:
     return math.isnan(value) or math.isinf(value) or abs(value) < 3.4e38
+
+
+# Python types a column takes as they are, once the column-wide checks below pass.
+_AS_IS: dict[str, frozenset[type]] = {
+    BOOLEAN: frozenset({bool}), INTEGER: frozenset({int}), BIGINT: frozenset({int}),
+    NUMERIC: frozenset({int, Decimal}), DOUBLE: frozenset({float}), TEXT: frozenset({str}),
+    TIMESTAMPTZ: frozenset({datetime}), TIMESTAMP: frozenset({datetime}),
+    DATE: frozenset({date}), TIME: frozenset({time}), INTERVAL: frozenset({timedelta}),
+    BYTEA: frozenset({bytes}), UUID: frozenset({uuid.UUID}),
+}
+
+
+def _fast(values: list[Any], column: str, types: set[type]) -> bool:
+    """True when every value can be passed to a ``column`` column as it is."""
+    allowed = _AS_IS.get(column)
+    n = varchar_len(column)
+    if allowed is None and n is not None:
+        allowed = _AS_IS[TEXT]
+    if allowed is None or not types <= allowed:
+        return False
+    if str in types:
+        strs = [v for v in values if v is not None]
+        if "\x00" in "".join(strs) or (n is not None and max(map(len, strs)) > n):
+            return False
+    elif int in types and column in (INTEGER, BIGINT):
+        ints = [v for v in values if v is not None]
+        lo, hi = INT32 if column == INTEGER else INT64
+        return bool(lo <= min(ints) and max(ints) <= hi)
+    elif datetime in types:
+        aware = column == TIMESTAMPTZ
+        return all((v.tzinfo is not None) is aware for v in values if v is not None)
+    return True
+
+
+def adapt_column(values: list[Any], column: str) -> tuple[list[Any], dict[int, Any]]:
+    """Adapt one column's values for a ``column`` column. Returns the values to store and
+    ``{row index: value kept in overflow}`` for the values the column cannot hold."""
+    types = set(map(type, values))
+    types.discard(_NONE)
+    if not types:
+        return values, {}
+    if column == JSONB:
+        return _adapt_json(values)
+    if _fast(values, column, types):
+        return values, {}
+    if column == DOUBLE and types == {int} and all(abs(v) <= 2**53 for v in values if v):
+        return [None if v is None else float(v) for v in values], {}
+    out: list[Any] = []
+    overflow: dict[int, Any] = {}
+    for i, v in enumerate(values):
+        stored = adapt(v, column)
+        if stored is _NARROW:
+            overflow[i] = v
+            stored = None
+        elif isinstance(stored, str) and "\x00" in stored:
+            overflow[i] = escaped(v)
+            stored = stored.replace("\x00", "")
+        out.append(stored)
+    return out, overflow
+
+
+def _adapt_json(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
+    texts = [None if v is None else to_json_text(v) for v in values]
+    if "\\u0000" not in "\n".join(t for t in texts if t is not None):
+        return texts, {}
+    overflow: dict[int, Any] = {}
+    for i, v in enumerate(values):
+        t = texts[i]
+        if t is not None and "\\u0000" in t and has_nul(v):
+            overflow[i] = escaped(v)
+            texts[i] = to_json_text(strip_nul(v))
+    return texts, overflow
+
+
+def has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def strip_nul(value: Any) -> Any:
+    """``value`` with every NUL character removed from its strings and keys."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strip_nul(v) for v in value]
+    return value
+
+
+def escaped(value: Any) -> dict[str, str]:
+    """The overflow form of a value PostgreSQL cannot hold as it is (see the module doc)."""
+    return {"$json": _dumps(value).decode("utf-8")}
 
 
 def _json_default(value: Any) -> Any:
@@ -181,17 +342,20 @@ def _json_clean(value: Any) -> Any:
     return value
 
 
-def to_json_text(value: Any) -> str:
-    """Render a value as JSON text for a jsonb column: timestamps ISO-8601, decimals exact,
-    bytes base64, UUIDs as strings, int64 exact."""
+def _dumps(value: Any) -> bytes:
     try:
         raw = orjson.dumps(value, default=_json_default)
     except (TypeError, orjson.JSONEncodeError):
-        raw = orjson.dumps(_json_clean(value), default=_json_default)
-    else:
-        if b"null" in raw and _has_nonfinite(value):
-            raw = orjson.dumps(_json_clean(value), default=_json_default)
-    return raw.decode("utf-8")
+        return orjson.dumps(_json_clean(value), default=_json_default)
+    if b"null" in raw and _has_nonfinite(value):
+        return orjson.dumps(_json_clean(value), default=_json_default)
+    return raw
+
+
+def to_json_text(value: Any) -> str:
+    """Render a value as JSON text for a jsonb column: timestamps ISO-8601, decimals exact,
+    bytes base64, UUIDs as strings, int64 exact, NaN/Infinity as strings."""
+    return _dumps(value).decode("utf-8")
 
 
 def _has_nonfinite(value: Any) -> bool:
@@ -204,13 +368,15 @@ def _has_nonfinite(value: Any) -> bool:
     return False
 
 
-def column_ddl_type(pg_type: str) -> str:
-    """Spelling of a catalog type name usable in DDL and casts."""
-    return pg_type
-
-
 def array_cast(pg_type: str) -> str:
     """The array type used to pass a column's values with unnest()."""
-    if pg_type == JSONB:
-        return "text[]"  # passed as JSON text, cast per element
-    return f"{pg_type}[]"
+    return f"{element_type(pg_type)}[]"
+
+
+def element_type(pg_type: str) -> str:
+    """The type a column's values travel as (jsonb as JSON text, cast in the statement)."""
+    return "text" if pg_type == JSONB else pg_type
+
+
+def distinct_types(values: Iterable[Any]) -> set[type]:
+    return set(map(type, values)) - {_NONE}

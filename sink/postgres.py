@@ -22,16 +22,18 @@ import structlog
 
 from . import metadata, pgtypes
 from .catalog import Catalog
-from .errors import ConfigError, RecordError, TransientError, WarpError
+from .errors import ConfigError, FatalError, RecordError, TransientError, WarpError
 from .metadata import Conn
-from .names import column_name, quote, table_name
+from .names import DELETED_AT, IS_DELETED, column_name, quote, table_name
 from .pgerrors import StaleCatalog, classify
 from .records import Record, SchemaChange, TableSchema
+from .statements import STAGE_MIN_ROWS, STAGE_MIN_ROWS_MERGE
 from .writer import TableResult, WriteOptions, write_table
 
 log = structlog.get_logger("sink.postgres")
 
 TableKey = tuple[str, str]
+_STALE_RETRIES = 3  # a table changed by another session: reload its shape and rerun
 BadRecords = list[tuple[Record, WarpError]]
 OnBad = Callable[[BadRecords], Awaitable[None]]
 
@@ -84,6 +86,8 @@ class PostgreSQLDestinationConnector:
         self._ssl = ssl
         self.catalog = Catalog(metadata_schema, varchar=string_type == "varchar")
         self._varchar = string_type == "varchar"
+        # Upserts of this many rows or more are COPYed through a staging table.
+        self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
         self._pool: asyncpg.Pool | None = None
         self._topic_tables: dict[str, TableKey] = {}
         self.database = _database_name(connection_string)
@@ -147,7 +151,7 @@ class PostgreSQLDestinationConnector:
 
     async def create_table_if_not_exists(self, schema_name: str, table_schema: TableSchema) -> None:
         key_types = {
-            column_name(c.name): c.pg_type
+            column_name(c.name): _seed_type(c.pg_type)
             for c in table_schema.columns if c.name in table_schema.primary_key
         }
         async with self.pool.acquire() as conn, conn.transaction():
@@ -158,7 +162,7 @@ class PostgreSQLDestinationConnector:
             for col in table_schema.columns:
                 name = column_name(col.name)
                 if name not in info.columns:
-                    await self.catalog.add_column(conn, info, name, col.pg_type)
+                    await self.catalog.add_column(conn, info, name, _seed_type(col.pg_type))
 
     async def apply_schema_changes(self, schema_name: str, changes: list[SchemaChange]) -> None:
         """Apply explicit evolution steps: ``add_column`` (details: column_name, column_type)
@@ -210,6 +214,7 @@ class PostgreSQLDestinationConnector:
         return WriteOptions(
             metadata_schema=self.metadata_schema, deletion_strategy=self.deletion_strategy,
             upsert_mode=self.upsert_mode, varchar=self._varchar, force=force,
+            stage_min_rows=self.stage_min_rows,
         )
 
     async def write_batch(self, schema_name: str, records: list[Record]) -> None:
@@ -239,47 +244,59 @@ class PostgreSQLDestinationConnector:
         to ``on_bad`` before commit), then the offsets. Raises TransientError to retry
         the whole unit, metadata.OffsetConflict when another instance owns a partition."""
         started = time.perf_counter()
-        result = ApplyResult()
         opts = self.options(force)
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await self._remember_topics(conn, records)
-                await self._write_isolating(conn, records, opts, result)
-                if result.failed:
-                    if on_bad is None:
-                        raise result.failed[0][1]
-                    await on_bad(result.failed)
-                if offsets:
-                    await metadata.store_offsets(conn, self.metadata_schema, group_id, offsets)
-        except BaseException as exc:
-            self.catalog.forget()
-            if isinstance(exc, (metadata.OffsetConflict, asyncio.CancelledError)):
-                raise
-            err = classify(exc)
-            if err is exc:
-                raise
-            raise err from exc
+        for attempt in range(_STALE_RETRIES + 1):
+            result = ApplyResult()
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._remember_topics(conn, records)
+                    await self._write_isolating(conn, records, opts, result,
+                                                final=attempt == _STALE_RETRIES)
+                    if result.failed:
+                        if on_bad is None:
+                            raise result.failed[0][1]
+                        await on_bad(result.failed)
+                    if offsets:
+                        await metadata.store_offsets(conn, self.metadata_schema, group_id,
+                                                     offsets)
+            except BaseException as exc:
+                self.catalog.forget()
+                self._topic_tables.clear()  # rows written in the rolled-back transaction
+                if isinstance(exc, (metadata.OffsetConflict, asyncio.CancelledError)):
+                    raise
+                err = classify(exc)
+                if isinstance(err, StaleCatalog) and attempt < _STALE_RETRIES:
+                    log.info("table changed under a cached shape; reloading", error=str(err))
+                    continue  # the catalog is reloaded: run the unit again
+                if err is exc:
+                    raise
+                raise err from exc
+            break
         result.seconds = time.perf_counter() - started
         return result
 
     async def _write_isolating(
         self, conn: Conn, records: list[Record], opts: WriteOptions,
-        result: ApplyResult,
+        result: ApplyResult, *, final: bool = False,
     ) -> None:
+        """``final``: the last run of the unit; a shape error that survived every reload of
+        the catalog is then the records' fault, isolated like any refused record."""
         try:
             async with conn.transaction():  # a savepoint: a refused record rolls back only this
                 tables = await self._write_all(conn, records, opts)
         except Exception as exc:
             self.catalog.forget()
             err = classify(exc)
-            if err.retriable:
+            if final and isinstance(err, StaleCatalog):
+                err = RecordError(str(err), code="rejected")
+            if err.retriable or isinstance(err, FatalError):
                 raise err from exc
             if len(records) == 1:
                 result.failed.append((records[0], err))
                 return
             mid = len(records) // 2
-            await self._write_isolating(conn, records[:mid], opts, result)
-            await self._write_isolating(conn, records[mid:], opts, result)
+            await self._write_isolating(conn, records[:mid], opts, result, final=final)
+            await self._write_isolating(conn, records[mid:], opts, result, final=final)
             return
         for key, tr in tables.items():
             into = result.tables.setdefault(key, TableResult())
@@ -298,7 +315,8 @@ class PostgreSQLDestinationConnector:
             by_table[(rec.schema, rec.table)].append(rec)
         out: dict[TableKey, TableResult] = {}
         for (schema, table), recs in by_table.items():
-            out[(schema, table)] = await write_table(conn, self.catalog, opts, schema, table, recs)
+            key = (table_name(schema), table_name(table))  # names over 63 bytes: shortened
+            out[key] = await write_table(conn, self.catalog, opts, *key, recs)
         return out
 
     async def _remember_topics(self, conn: Conn, records: list[Record]) -> None:
@@ -325,16 +343,19 @@ class PostgreSQLDestinationConnector:
             return await metadata.load_offsets(conn, self.metadata_schema, group_id, topics)
 
     async def purge_soft_deleted(self) -> int:
-        """``deletion_strategy: both``: remove rows soft-deleted longer than hard_delete_after."""
+        """``deletion_strategy: both``: remove rows soft-deleted longer than
+        ``hard_delete_after`` from every table the sink created (tables dropped since are
+        skipped). Returns the number of rows removed."""
         total = 0
         async with self.pool.acquire() as conn:
             tables = await conn.fetch(
-                f"SELECT schema_name, table_name FROM {quote(self.metadata_schema)}.tables"
+                f"SELECT schema_name, table_name FROM {quote(self.metadata_schema)}.tables "
+                "WHERE to_regclass(format('%I.%I', schema_name, table_name)) IS NOT NULL"
             )
             for row in tables:
                 status = await conn.execute(
                     f"DELETE FROM {quote(row['schema_name'])}.{quote(row['table_name'])} "
-                    "WHERE is_deleted AND deleted_at < now() - $1::interval",
+                    f"WHERE {quote(IS_DELETED)} AND {quote(DELETED_AT)} < now() - $1::interval",
                     self.hard_delete_after,
                 )
                 total += int(status.split()[-1])
