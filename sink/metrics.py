@@ -8,14 +8,32 @@ never a DSN, a password or a message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# No ``*_created`` series next to every counter: nothing here reads them, and they would
+# double the series count per label set.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
+    """The sink's metric families. Counters are declared without ``_total``; the text
+    exposition names their ``# TYPE`` line and samples ``<name>_total`` (the seed's names).
+
+    ``on_render`` holds callables run before each scrape (e.g. to read the pool's sizes
+    now rather than at the last flush)."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
         self.records_processed = Counter(
@@ -73,11 +91,20 @@ class Metrics:
         )
         self.ready = Gauge("cartridge_warp_ready", "1 when ready.", registry=r)
         self.last_commit = time.monotonic()
+        self.on_render: list[Callable[[], None]] = []
 
     def committed(self) -> None:
         self.last_commit = time.monotonic()
 
+    def pool(self, database: str, size: int, idle: int, active: int) -> None:
+        self.pool_size.labels(database).set(size)
+        self.pool_idle.labels(database).set(idle)
+        self.pool_active.labels(database).set(active)
+
     def render(self) -> bytes:
+        for hook in self.on_render:
+            with contextlib.suppress(Exception):  # a scrape must not fail because of a hook
+                hook()
         self.since_commit.set(time.monotonic() - self.last_commit)
         return bytes(generate_latest(self.registry))
 
@@ -109,13 +136,17 @@ class HealthServer:
             while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b""):
                 pass
             parts = line.decode("latin-1").split()
+            method = parts[0] if parts else "GET"
             path = parts[1].split("?", 1)[0] if len(parts) > 1 else "/"
-            status, ctype, body = self._route(path)
+            if method not in ("GET", "HEAD"):
+                status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
+            else:
+                status, ctype, body = self._route(path)
             head = (
                 f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             )
-            writer.write(head.encode() + body)
+            writer.write(head.encode() + (b"" if method == "HEAD" else body))
             await writer.drain()
         except (TimeoutError, ConnectionError, OSError):
             pass
@@ -124,6 +155,7 @@ class HealthServer:
 
     def _route(self, path: str) -> tuple[str, str, bytes]:
         if path == "/metrics":
+            self.metrics.ready.set(1 if self.ready()[0] else 0)
             return "200 OK", CONTENT_TYPE_LATEST, self.metrics.render()
         if path == "/healthz":
             ok = self.alive()
