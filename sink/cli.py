@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     fn: Callable[[argparse.Namespace], int]
     try:
+        configure("auto", "warning")  # tools log warnings to stderr; `run` reconfigures
         args = build_parser().parse_args(argv)
         fn = args.fn
         return fn(args)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 
 from .errors import WarpError
+from .logs import scrub
 
 SINK_VERSION = "0.1.0"
 
@@ -43,8 +44,8 @@ def headers_for(dl: DeadLetter) -> list[tuple[str, bytes]]:
         ("__connect.errors.offset", str(dl.offset)),
         ("__connect.errors.stage", dl.stage),
         ("__connect.errors.exception.class.name", type(err).__name__),
-        ("__connect.errors.exception.message", err.message[:4000]),
-        ("__connect.errors.exception.stacktrace", trace[-8000:]),
+        ("__connect.errors.exception.message", scrub(err.message)[:4000]),
+        ("__connect.errors.exception.stacktrace", scrub(trace)[-8000:]),
         ("warp.error.code", err.code),
         ("warp.schema", dl.schema or ""),
         ("warp.table", dl.table or ""),

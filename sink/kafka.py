@@ -47,6 +47,11 @@ def consumer(src: SourceConfig, *, max_poll_records: int) -> AIOKafkaConsumer:
         max_poll_records=max_poll_records,
         session_timeout_ms=src.session_timeout_ms,
         heartbeat_interval_ms=max(1000, src.session_timeout_ms // 5),
+        # The broker holds a JoinGroup up to the rebalance timeout; a client request timeout
+        # shorter than that makes joins time out and retry, each retry a new pending member
+        # the coordinator must wait out (restarts then take minutes).
+        rebalance_timeout_ms=src.session_timeout_ms,
+        request_timeout_ms=max(40_000, src.session_timeout_ms + 10_000),
         max_poll_interval_ms=src.max_poll_interval_ms,
         fetch_max_bytes=src.fetch_max_bytes,
         max_partition_fetch_bytes=min(src.fetch_max_bytes, 8 * 1024 * 1024),

@@ -127,14 +127,14 @@ async def offsets_of(
 
 @asynccontextmanager
 async def pg_connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    from .service import _pg_ssl
+    from .config import postgres_ssl
 
     d = settings.destination
     dsn = d.connection_string.get_secret_value()
     try:
         conn = await asyncpg.connect(
             dsn, timeout=d.connection_timeout, command_timeout=d.command_timeout,
-            ssl=_pg_ssl(settings),
+            ssl=postgres_ssl(settings.destination),
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise WarpError(

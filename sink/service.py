@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 
 from . import kafka
 from .batcher import Batcher, FlushUnit
-from .config import Settings
+from .config import Settings, postgres_ssl
 from .decoder import DecoderOptions
 from .dlq import DeadLetter, DeadLetterQueue
 from .errors import DecodeError, FatalError, RecordError, TransientError, WarpError
@@ -76,7 +76,7 @@ class Sink:
             command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
             deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
             max_retries=d.max_retries, string_type=d.string_type,
-            hard_delete_after=d.hard_delete_after, ssl=_pg_ssl(settings),
+            hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
         )
         self.router = Router(settings.mapping)
         src = settings.source
@@ -101,6 +101,8 @@ class Sink:
         self._last_house = 0.0
         self._next_purge = 0.0
         self.health = HealthServer(self.metrics, self._alive, self._ready)
+        self.metrics.on_render.append(
+            lambda: self.metrics.pool(self.pg.database, *self.pg.pool_stats()))
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -121,8 +123,9 @@ class Sink:
             await self._loop()
             await self._shutdown()
             return 0
-        except FatalError as exc:
-            log.error("stopping", reason=str(exc))
+        except BaseException as exc:
+            if isinstance(exc, FatalError):
+                log.error("stopping", reason=str(exc))
             await self._close(abort=True)
             raise
         finally:
@@ -330,7 +333,7 @@ class Sink:
             return
         self.batcher.drop(unit.partitions)
         self.expected.update(unit.next_offsets)
-        self._observe(result)
+        self._observe(result, unit)
         await self._commit_kafka(dict(unit.next_offsets))
 
     def _write_letter(self, rec: Record, err: WarpError) -> DeadLetter:
@@ -352,14 +355,15 @@ class Sink:
                         offset=dl.offset, error_code=dl.error.code, reason=dl.error.message,
                         dlq_topic=self.dlq.topic)
 
-    def _observe(self, result: Any) -> None:
+    def _observe(self, result: Any, unit: FlushUnit) -> None:
         m = self.metrics
         m.committed()
-        size, idle, active = self.pg.pool_stats()
-        db = self.pg.database
-        m.pool_size.labels(db).set(size)
-        m.pool_idle.labels(db).set(idle)
-        m.pool_active.labels(db).set(active)
+        m.pool(self.pg.database, *self.pg.pool_stats())
+        spans: dict[tuple[str, str], dict[str, list[int]]] = {}
+        for rec in unit.records:
+            span = spans.setdefault((rec.schema or "", rec.table or ""), {}).setdefault(
+                f"{rec.topic}[{rec.partition}]", [rec.offset or 0, rec.offset or 0])
+            span[1] = rec.offset or 0
         for (schema, table), tr in result.tables.items():
             for op, n in tr.operations.items():
                 m.records_processed.labels(schema, table, op).inc(n)
@@ -372,7 +376,7 @@ class Sink:
                 m.schema_changes.labels(schema, table, "widen_column").inc()
             log.info("batch processed", schema=schema, table=table,
                      records=sum(tr.operations.values()), duration=round(result.seconds, 4),
-                     operations=dict(tr.operations))
+                     operations=dict(tr.operations), offsets=spans.get((schema, table), {}))
 
     async def _commit_kafka(self, offsets: dict[TopicPartition, int | None]) -> None:
         commit = {tp: o for tp, o in offsets.items() if o is not None and tp in self.assignment}
@@ -415,26 +419,15 @@ class Sink:
                 await asyncio.sleep(delay)
 
     async def _resync(self, tps: list[TopicPartition]) -> None:
-        """Drop the buffers of ``tps`` and seek each still-assigned one back to its stored
-        offset: nothing buffered was applied, so it must be read again."""
+        """Drop the buffers of ``tps`` and seek the still-assigned ones back to where their
+        stored offsets say: nothing buffered was applied, so it must be read again."""
         self.batcher.drop(tps)
-        topics = sorted({tp.topic for tp in tps})
-        stored = await self._retrying(
-            lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
+        mine = {tp for tp in tps if tp in self.assignment}
+        self.assignment -= mine
         for tp in tps:
-            offset = stored.get((tp.topic, tp.partition))
-            self.expected[tp] = offset
-            if tp in self.assignment:
-                if offset is not None:
-                    self.consumer.seek(tp, offset)
-                else:
-                    committed = await self.consumer.committed(tp)
-                    if committed is not None:
-                        self.consumer.seek(tp, committed)
-                    else:
-                        await (self.consumer.seek_to_beginning(tp)
-                               if self.s.source.auto_offset_reset == "earliest"
-                               else self.consumer.seek_to_end(tp))
+            self.expected.pop(tp, None)
+        if mine:
+            await self.assigned(mine)
 
     # --- rebalances ---------------------------------------------------------------
 
@@ -450,17 +443,28 @@ class Sink:
         self.assignment -= revoked
 
     async def assigned(self, assigned: set[TopicPartition]) -> None:
-        self._ever_assigned = True
+        # aiokafka activates the assignment before awaiting this callback, so records of
+        # these partitions may be fetched (and dropped by the loop) while it runs: every
+        # partition is sought explicitly below, and the assignment is published only then,
+        # with no await in between.
         topics = sorted({tp.topic for tp in assigned})
         stored = await self._retrying(
             lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
-        self.batcher.drop(assigned)
+        starts: dict[TopicPartition, int | None] = {}
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
-            self.expected[tp] = offset
-            if offset is not None:
-                self.consumer.seek(tp, offset)
+            starts[tp] = offset if offset is not None else await self.consumer.committed(tp)
+        reset = [tp for tp, off in starts.items() if off is None]
+        if reset:
+            edge = (self.consumer.beginning_offsets if self.s.source.auto_offset_reset ==
+                    "earliest" else self.consumer.end_offsets)
+            starts.update(await edge(reset))
+        self.batcher.drop(assigned)
+        for tp in assigned:
+            self.expected[tp] = stored.get((tp.topic, tp.partition))
+            self.consumer.seek(tp, starts[tp])
         self.assignment |= assigned
+        self._ever_assigned = True
         log.info("partitions assigned", partitions=sorted(f"{t.topic}[{t.partition}]"
                                                            for t in assigned))
 
@@ -482,19 +486,6 @@ class Sink:
 def _stage(exc: DecodeError) -> str:
     return "KEY_CONVERTER" if exc.code.startswith("bad_key") or "key" in exc.code else (
         "VALUE_CONVERTER")
-
-
-def _pg_ssl(settings: Settings) -> Any:
-    d = settings.destination
-    if d.sslmode is None:
-        return None
-    if d.sslmode in ("verify-ca", "verify-full"):
-        import ssl
-
-        ctx = ssl.create_default_context(cafile=d.sslrootcert)
-        ctx.check_hostname = d.sslmode == "verify-full"
-        return ctx
-    return d.sslmode
 
 
 __all__ = ["RecordError", "Sink"]
