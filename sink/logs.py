@@ -161,6 +161,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
     handler = logging.StreamHandler(out)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
+    handler.addFilter(_expected_transients)
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:
@@ -169,6 +170,21 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
     stdlib_level = _level(level)
     root.setLevel(logging.INFO if stdlib_level <= logging.DEBUG else
                   max(stdlib_level, logging.WARNING))
+
+
+# aiokafka reports these at ERROR although they are routine while a group or topic is
+# being created, or a broker restarts; the client retries them itself.
+_ROUTINE = ("GroupCoordinatorNotAvailableError", "NodeNotReadyError",
+            "not found in cluster metadata", "NotCoordinatorForGroupError")
+
+
+def _expected_transients(record: logging.LogRecord) -> bool:
+    if record.name.startswith("aiokafka") and record.levelno >= logging.WARNING:
+        text = record.getMessage()
+        if any(marker in text for marker in _ROUTINE):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger().isEnabledFor(logging.INFO)  # shown at debug level
+    return True
 
 
 def quiet(names: Iterable[str], level: int = logging.CRITICAL) -> dict[str, int]:
