@@ -14,51 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import re
 import signal
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from . import kafka
 from .batcher import Batcher, FlushUnit
+from .catchup import CatchUp
 from .config import Settings, postgres_ssl
 from .decoder import DecoderOptions
 from .dlq import DeadLetter, DeadLetterQueue
-from .errors import DecodeError, FatalError, RecordError, TransientError, WarpError
+from .errors import DecodeError, FatalError, WarpError
 from .framing import MessageDecoder
 from .mapping import Router
 from .metadata import OffsetConflict
 from .metrics import HealthServer, Metrics
+from .ownership import Ownership, RebalanceListener
 from .postgres import BadRecords, PostgreSQLDestinationConnector
 from .records import Record, Skip
 from .registry import SchemaRegistry
+from .retry import retrying
 
 log = structlog.get_logger("sink.service")
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Called by aiokafka around a group rebalance.
-
-    ``on_partitions_revoked`` runs before the partitions go to another member: what is
-    buffered for them is applied and committed first (if PostgreSQL cannot be reached
-    in time, the buffer is dropped: nothing was committed, the next owner re-reads it).
-    ``on_partitions_assigned`` runs before the first fetch: each partition is sought
-    to the offset stored in PostgreSQL, else the group's commit, else auto_offset_reset.
-    """
-
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.sink.revoked(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.sink.assigned(set(assigned))
+T = TypeVar("T")
 
 
 class Sink:
@@ -91,13 +74,11 @@ class Sink:
         self.consumer: Any = None
         self.dlq: Any = None
         self.batcher = Batcher(settings.batch, settings.max_batch_records)
-        self.expected: dict[TopicPartition, int | None] = {}  # stored offset we last saw
-        self.assignment: set[TopicPartition] = set()
-        self.end_offsets: dict[TopicPartition, int] = {}
+        self.owner: Ownership | None = None  # made in run(), with the consumer
+        self.catchup = CatchUp()
         self._flush_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._heartbeat = time.monotonic()
-        self._ever_assigned = False
         self._last_house = 0.0
         self._next_purge = 0.0
         self.health = HealthServer(self.metrics, self._alive, self._ready)
@@ -110,6 +91,10 @@ class Sink:
         self.consumer = kafka.consumer(self.s.source,
                                        max_poll_records=self.s.max_batch_records)
         self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
+        self.owner = Ownership(self.consumer, self.pg, self.batcher,
+                               group_id=self.s.source.group_id,
+                               auto_offset_reset=self.s.source.auto_offset_reset,
+                               retry=self._retrying)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -135,33 +120,21 @@ class Sink:
         """Ask the loop to stop: no more fetching, then drain and commit."""
         self._stopping.set()
 
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return self.owner.assignment if self.owner is not None else set()
+
     async def _start_consumer(self) -> None:
         src = self.s.source
-        listener = _Rebalance(self)
+        assert self.owner is not None
+        listener = RebalanceListener(self.owner, self.flush, self.s.shutdown_timeout)
         if src.topic_pattern:
             self.consumer.subscribe(pattern=src.topic_pattern, listener=listener)
         else:
             self.consumer.subscribe(topics=src.topics, listener=listener)
         await self._retrying(self.consumer.start, "kafka connect")
         if self.until_caught_up:
-            await self._snapshot_end_offsets()
-
-    async def _snapshot_end_offsets(self) -> None:
-        src = self.s.source
-        client = kafka.admin(src)
-        await client.start()
-        try:
-            topics = await client.list_topics()
-            wanted = sorted(t for t in topics if (
-                re.fullmatch(src.topic_pattern, t) if src.topic_pattern else t in src.topics))
-            described = await client.describe_topics(wanted) if wanted else []
-        finally:
-            await client.close()
-        tps = [TopicPartition(d["topic"], p["partition"])
-               for d in described for p in d.get("partitions") or ()]
-        self.end_offsets = dict(await self.consumer.end_offsets(tps)) if tps else {}
-        log.info("caught-up target", partitions=len(tps),
-                 messages=sum(self.end_offsets.values()))
+            await self.catchup.snapshot(src, self.consumer)
 
     async def _shutdown(self) -> None:
         deadline = self.s.shutdown_timeout
@@ -202,7 +175,8 @@ class Sink:
             if self._due():
                 await self.flush()
             await self._housekeeping()
-            if self.until_caught_up and await self._caught_up():
+            if self.until_caught_up and await self.catchup.reached(
+                    self._owner, self.batcher, self.consumer, self.pg):
                 log.info("caught up with the end offsets seen at start")
                 return
         self.consumer.pause(*self.assignment)
@@ -218,7 +192,7 @@ class Sink:
             hw = self.consumer.highwater(tp)
             if hw is None:
                 continue
-            done = self.expected.get(tp)
+            done = self._owner.expected.get(tp)
             applied = done if done is not None else await self.consumer.position(tp)
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - applied))
         if self.pg.deletion_strategy == "both" and now >= self._next_purge:
@@ -271,26 +245,6 @@ class Sink:
         self.metrics.buffered_bytes.set(self.batcher.buffered_bytes)
         return self.batcher.due()
 
-    async def _caught_up(self) -> bool:
-        if not self._ever_assigned:
-            return False
-        for tp, end in self.end_offsets.items():
-            if end == 0:
-                continue
-            if tp in self.assignment:
-                if self.batcher.pending(tp):
-                    return False  # fetched, not applied yet
-                done = self.expected.get(tp)
-                # Nothing pending: everything fetched is applied, so the position counts
-                # (it also steps over offsets that hold no message, e.g. txn markers).
-                if (done is None or done < end) and await self.consumer.position(tp) < end:
-                    return False
-            else:
-                stored = await self.pg.load_offsets(self.s.source.group_id, [tp.topic])
-                if stored.get((tp.topic, tp.partition), 0) < end:
-                    return False
-        return True
-
     # --- flushing ---------------------------------------------------------------
 
     async def flush(self, only: set[TopicPartition] | None = None) -> None:
@@ -305,8 +259,7 @@ class Sink:
             dl = unit.letters[0]
             raise FatalError(f"undecodable record at {dl.topic}[{dl.partition}]@{dl.offset}: "
                              f"{dl.error.code}: {dl.error.message}")
-        offsets = {(tp.topic, tp.partition): (self.expected.get(tp), nxt)
-                   for tp, nxt in unit.next_offsets.items()}
+        offsets = self._owner.moves(unit.next_offsets)
         sent = False
 
         async def on_bad(failed: BadRecords) -> None:
@@ -329,10 +282,10 @@ class Sink:
         except OffsetConflict as exc:
             log.warning("a partition's stored offset moved under us (another instance owns "
                         "it now); re-reading from the stored offsets", reason=str(exc))
-            await self._resync(unit.partitions)
+            await self._owner.resync(unit.partitions)
             return
         self.batcher.drop(unit.partitions)
-        self.expected.update(unit.next_offsets)
+        self._owner.applied(unit.next_offsets)
         self._observe(result, unit)
         await self._commit_kafka(dict(unit.next_offsets))
 
@@ -391,82 +344,26 @@ class Sink:
             if hw is not None:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - o))
 
-    async def _retrying(self, fn: Any, what: str, *, pause: bool = False) -> Any:
-        errs = self.s.errors
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                result = await fn()
-                if pause and attempt:
-                    self.consumer.resume(*self.assignment)
-                return result
-            except (TransientError, KafkaError, OSError) as exc:
-                attempt += 1
-                waited = time.monotonic() - started
-                if errs.retry_deadline_seconds and waited >= errs.retry_deadline_seconds:
-                    raise FatalError(f"{what} still failing after {waited:.0f}s "
-                                     f"(retry_deadline_seconds): {exc}") from exc
-                if pause:
-                    self.consumer.pause(*self.assignment)
-                delay = min(errs.retry_max_backoff_seconds,
-                            errs.retry_initial_backoff_seconds * 2 ** min(attempt, 20))
-                delay *= 0.5 + random.random() / 2
-                self.metrics.errors.labels("", "", getattr(exc, "code", "kafka")).inc()
-                log.warning("transient failure, retrying", operation=what, attempt=attempt,
-                            error=str(exc), delay=round(delay, 2))
-                self._heartbeat = time.monotonic()
-                await asyncio.sleep(delay)
+    async def _retrying(self, fn: Callable[[], Awaitable[T]], what: str, *,
+                        pause: bool = False) -> T:
+        """Retry transient failures; with ``pause``, fetching stops while retrying."""
 
-    async def _resync(self, tps: list[TopicPartition]) -> None:
-        """Drop the buffers of ``tps`` and seek the still-assigned ones back to where their
-        stored offsets say: nothing buffered was applied, so it must be read again."""
-        self.batcher.drop(tps)
-        mine = {tp for tp in tps if tp in self.assignment}
-        self.assignment -= mine
-        for tp in tps:
-            self.expected.pop(tp, None)
-        if mine:
-            await self.assigned(mine)
+        def failed(exc: BaseException) -> None:
+            self.metrics.errors.labels("", "", getattr(exc, "code", "kafka")).inc()
+            self._heartbeat = time.monotonic()  # waiting on purpose is not a stall
+            if pause:
+                self.consumer.pause(*self.assignment)
 
-    # --- rebalances ---------------------------------------------------------------
+        def recovered() -> None:
+            if pause:
+                self.consumer.resume(*self.assignment)
 
-    async def revoked(self, revoked: set[TopicPartition]) -> None:
-        try:
-            await asyncio.wait_for(self.flush(only=revoked), timeout=self.s.shutdown_timeout)
-        except (TimeoutError, WarpError) as exc:
-            log.warning("could not flush revoked partitions; dropping their buffers",
-                        error=str(exc))
-        self.batcher.drop(revoked)
-        for tp in revoked:
-            self.expected.pop(tp, None)
-        self.assignment -= revoked
+        return await retrying(fn, what, self.s.errors, on_failure=failed, on_recovery=recovered)
 
-    async def assigned(self, assigned: set[TopicPartition]) -> None:
-        # aiokafka activates the assignment before awaiting this callback, so records of
-        # these partitions may be fetched (and dropped by the loop) while it runs: every
-        # partition is sought explicitly below, and the assignment is published only then,
-        # with no await in between.
-        topics = sorted({tp.topic for tp in assigned})
-        stored = await self._retrying(
-            lambda: self.pg.load_offsets(self.s.source.group_id, topics), "load offsets")
-        starts: dict[TopicPartition, int | None] = {}
-        for tp in assigned:
-            offset = stored.get((tp.topic, tp.partition))
-            starts[tp] = offset if offset is not None else await self.consumer.committed(tp)
-        reset = [tp for tp, off in starts.items() if off is None]
-        if reset:
-            edge = (self.consumer.beginning_offsets if self.s.source.auto_offset_reset ==
-                    "earliest" else self.consumer.end_offsets)
-            starts.update(await edge(reset))
-        self.batcher.drop(assigned)
-        for tp in assigned:
-            self.expected[tp] = stored.get((tp.topic, tp.partition))
-            self.consumer.seek(tp, starts[tp])
-        self.assignment |= assigned
-        self._ever_assigned = True
-        log.info("partitions assigned", partitions=sorted(f"{t.topic}[{t.partition}]"
-                                                           for t in assigned))
+    @property
+    def _owner(self) -> Ownership:
+        assert self.owner is not None, "run() makes the owner"
+        return self.owner
 
     # --- health -----------------------------------------------------------------
 
@@ -476,7 +373,7 @@ class Sink:
     def _ready(self) -> tuple[bool, str]:
         if self.pg._pool is None:
             return False, "not connected to PostgreSQL"
-        if not self._ever_assigned:
+        if self.owner is None or not self.owner.ever_assigned:
             return False, "waiting for a partition assignment"
         if not self.assignment:
             return True, "idle: the group has more members than partitions"
@@ -488,4 +385,4 @@ def _stage(exc: DecodeError) -> str:
         "VALUE_CONVERTER")
 
 
-__all__ = ["RecordError", "Sink"]
+__all__ = ["Sink"]

@@ -358,7 +358,7 @@ async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_pa
             return await http_get(port, "/readyz") == (200, "ready: 1 partitions\n")
 
         await _wait_for(ready, "/readyz 200 after the assignment")
-        assert sink.assignment and sink._ever_assigned
+        assert sink.assignment and sink.owner is not None and sink.owner.ever_assigned
 
         async def counted(insert: int, update: int = 0, delete: int = 0) -> str | None:
             status, text = await http_get(port, "/metrics")
