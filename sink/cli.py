@@ -43,8 +43,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure(settings.observability.log_format, settings.observability.log_level)
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be 1 or more, got {args.workers}")
+    if args.workers > 1:
+        from .workers import run_workers
+
+        port = settings.observability.metrics_port
+        return run_workers(argv_for_workers(args), args.workers, port)
     sink = Sink(settings, until_caught_up=args.until_caught_up, force_replay=args.force_replay)
     return asyncio.run(sink.run())
+
+
+def argv_for_workers(args: argparse.Namespace) -> list[str]:
+    """The ``run`` arguments each worker gets (all but --workers)."""
+    out = ["--config", args.config]
+    for pair in args.set or []:
+        out += ["--set", pair]
+    if args.group_id:
+        out += ["--group-id", args.group_id]
+    if args.until_caught_up:
+        out.append("--until-caught-up")
+    if args.force_replay:
+        out.append("--force-replay")
+    return out
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:
@@ -88,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after applying everything up to the end offsets seen at start")
     run.add_argument("--force-replay", action="store_true",
                      help="lift the ordering guard: re-apply changes on purpose")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="run N processes in the group on this host (multi-core hosts)")
     run.set_defaults(fn=_cmd_run)
 
     check = sub.add_parser("check", help="check Kafka, the registry and PostgreSQL")

@@ -71,3 +71,25 @@ async def test_three_members_one_killed_a_fourth_joins(stack, topic_factory, tmp
     ends = await end_offsets(stack.bootstrap_servers, topic)
     stored = await stored_offsets(stack.pg_dsn, group)
     assert {p: stored.get((topic, p)) for p in ends} == ends  # no gaps, nothing past the end
+
+
+async def test_workers_flag_runs_a_group_of_processes(stack, topic_factory, tmp_path) -> None:
+    topic = await topic_factory(partitions=4)
+    db = unique("shop")
+    ev = MongoEvents(db, "users")
+    w = workload(ev, 6_000, 600, seed=37)
+    await produce(stack.bootstrap_servers, topic, w.events)
+    group = unique("g")
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=group, extra=GROUP_TUNING)
+    proc = await start_sink(cfg, "--until-caught-up", "--workers", "2",
+                            log=tmp_path / "workers.log")
+    try:
+        code = await asyncio.wait_for(proc.wait(), timeout=240)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    log = (tmp_path / "workers.log").read_text(errors="replace")
+    assert code == 0, log[-2000:]
+    assert log.count('"workers started"') == 1 and log.count('"partitions assigned"') >= 2
+    assert_fold(await table_rows(stack.pg_dsn, db, "users"), w.fold)
