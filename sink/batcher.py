@@ -40,6 +40,7 @@ class FlushUnit:
     records: list[Record]
     letters: list[DeadLetter]
     next_offsets: dict[TopicPartition, int]
+    raw: dict[tuple[TopicPartition, int], Raw] = field(default_factory=dict)
 
 
 class Batcher:
@@ -47,6 +48,7 @@ class Batcher:
         self.cfg = cfg
         self.max_records = max_records
         self.buffers: dict[TopicPartition, Buffer] = {}
+        self.inflight: set[TopicPartition] = set()  # taken by a unit being applied
         self._count = 0
         self._bytes = 0
 
@@ -74,17 +76,14 @@ class Batcher:
     def add_bad(self, tp: TopicPartition, offset: int, size: int, letter: DeadLetter) -> None:
         self._buffer(tp, offset, size).bad.append(letter)
 
-    def raw(self, tp: TopicPartition, offset: int) -> Raw | None:
-        buf = self.buffers.get(tp)
-        return buf.raw.get(offset) if buf is not None else None
-
     @property
     def buffered_bytes(self) -> int:
         return self._bytes
 
     def pending(self, tp: TopicPartition) -> bool:
+        """Read but not yet applied (buffered, or in a unit being applied)."""
         buf = self.buffers.get(tp)
-        return buf is not None and buf.next_offset is not None
+        return tp in self.inflight or (buf is not None and buf.next_offset is not None)
 
     def due(self) -> bool:
         """Flush on size, bytes or age: whichever comes first."""
@@ -97,17 +96,28 @@ class Batcher:
         oldest = min(b.since for b in self.buffers.values() if b.next_offset is not None)
         return (time.monotonic() - oldest) * 1000 >= self.cfg.max_age_ms
 
-    def unit(self, only: set[TopicPartition] | None = None) -> FlushUnit | None:
+    def take(self, only: set[TopicPartition] | None = None) -> FlushUnit | None:
+        """Move the buffered partitions (all, or ``only``) into a unit to apply. New
+        messages go to fresh buffers meanwhile; `done` releases the unit's partitions."""
         tps = [tp for tp, b in self.buffers.items()
                if b.next_offset is not None and (only is None or tp in only)]
         if not tps:
             return None
+        bufs = [(tp, self.buffers.pop(tp)) for tp in tps]
+        for _, b in bufs:
+            self._bytes -= b.nbytes
+            self._count -= b.count
+        self.inflight.update(tps)
         return FlushUnit(
             partitions=tps,
-            records=[r for tp in tps for r in self.buffers[tp].records],
-            letters=[dl for tp in tps for dl in self.buffers[tp].bad],
-            next_offsets={tp: self.buffers[tp].next_offset or 0 for tp in tps},
+            records=[r for _, b in bufs for r in b.records],
+            letters=[dl for _, b in bufs for dl in b.bad],
+            next_offsets={tp: b.next_offset or 0 for tp, b in bufs},
+            raw={(tp, off): raw for tp, b in bufs for off, raw in b.raw.items()},
         )
+
+    def done(self, unit: FlushUnit) -> None:
+        self.inflight.difference_update(unit.partitions)
 
     def drop(self, tps: list[TopicPartition] | set[TopicPartition]) -> None:
         """Forget buffered partitions (applied, or to be read again)."""

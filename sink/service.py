@@ -79,6 +79,8 @@ class Sink:
         self._flush_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._heartbeat = time.monotonic()
+        self._inflight: asyncio.Task[None] | None = None
+        self._generation = 0  # bumped when partitions are sought back (offset conflict)
         self._last_house = 0.0
         self._next_purge = 0.0
         self.health = HealthServer(self.metrics, self._alive, self._ready)
@@ -111,6 +113,10 @@ class Sink:
         except BaseException as exc:
             if isinstance(exc, FatalError):
                 log.error("stopping", reason=str(exc))
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.cancel()  # its transaction rolls back: nothing half-applied
+                with contextlib.suppress(BaseException):
+                    await self._inflight
             await self._close(abort=True)
             raise
         finally:
@@ -136,10 +142,16 @@ class Sink:
         if self.until_caught_up:
             await self.catchup.snapshot(src, self.consumer)
 
+    async def _drain(self) -> None:
+        if self._inflight is not None:
+            await self._inflight
+            self._inflight = None
+        await self.flush()
+
     async def _shutdown(self) -> None:
         deadline = self.s.shutdown_timeout
         try:
-            await asyncio.wait_for(self.flush(), timeout=deadline)
+            await asyncio.wait_for(self._drain(), timeout=deadline)
         except TimeoutError:
             log.error("shutdown deadline passed before the last flush", seconds=deadline)
             await self._close(abort=True)
@@ -159,6 +171,7 @@ class Sink:
         s = self.s
         while not self._stopping.is_set():
             self._heartbeat = time.monotonic()
+            self._reap()
             try:
                 batch = await self.consumer.getmany(
                     timeout_ms=100, max_records=s.max_batch_records
@@ -167,19 +180,37 @@ class Sink:
                 log.warning("fetch failed, retrying", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
+            generation = self._generation
             for tp, messages in batch.items():
-                if tp not in self.assignment:
-                    continue
                 for msg in messages:
+                    # A re-seek (offset conflict) makes what was fetched before it stale.
+                    if tp not in self.assignment or generation != self._generation:
+                        break
                     await self._accept(tp, msg)
             if self._due():
-                await self.flush()
+                await self._flush_behind()
             await self._housekeeping()
             if self.until_caught_up and await self.catchup.reached(
                     self._owner, self.batcher, self.consumer, self.pg):
                 log.info("caught up with the end offsets seen at start")
                 return
         self.consumer.pause(*self.assignment)
+
+    async def _flush_behind(self) -> None:
+        """Apply what is buffered in a task, so the next batch is fetched and decoded
+        while PostgreSQL writes this one. One unit in flight at most: when the next is due
+        before the current is applied, wait (backpressure: fetching stops)."""
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
+            self._reap()
+        self._inflight = asyncio.create_task(self.flush(), name="flush")
+
+    def _reap(self) -> None:
+        """Surface the result of a finished flush task (a FatalError stops the loop)."""
+        task = self._inflight
+        if task is not None and task.done():
+            self._inflight = None
+            task.result()
 
     async def _housekeeping(self) -> None:
         """Once a second: lag gauges (also while idle); and for ``deletion_strategy: both``,
@@ -209,6 +240,7 @@ class Sink:
 
     async def _accept(self, tp: TopicPartition, msg: Any) -> None:
         size = len(msg.key or b"") + len(msg.value or b"")
+        generation = self._generation
         try:
             out = self.decoder.decode_cached(msg.key, msg.value, msg.topic)
             if out is None:  # an Avro schema id not seen yet: ask the registry
@@ -223,8 +255,12 @@ class Sink:
             self.metrics.skipped.labels(out.reason).inc()
             self.batcher.skipped(tp, msg.offset, size)
             return
+        if generation != self._generation:
+            return  # sought back while the registry answered: this will be read again
         if out.schema is None or out.table is None:
             found = await self.pg.table_for_topic(msg.topic)
+            if generation != self._generation:
+                return
             if found is None:
                 self.metrics.skipped.labels("tombstone_unknown_table").inc()
                 self.batcher.skipped(tp, msg.offset, size)
@@ -249,9 +285,12 @@ class Sink:
 
     async def flush(self, only: set[TopicPartition] | None = None) -> None:
         async with self._flush_lock:
-            unit = self.batcher.unit(only)
+            unit = self.batcher.take(only)
             if unit is not None:
-                await self._apply(unit)
+                try:
+                    await self._apply(unit)
+                finally:
+                    self.batcher.done(unit)
 
     async def _apply(self, unit: FlushUnit) -> None:
         errs = self.s.errors
@@ -267,7 +306,7 @@ class Sink:
                 rec, err = failed[0]
                 raise FatalError(f"record at {rec.topic}[{rec.partition}]@{rec.offset} refused "
                                  f"by PostgreSQL: {err.code}: {err.message}")
-            await self._dead_letter([self._write_letter(r, e) for r, e in failed])
+            await self._dead_letter([self._write_letter(unit, r, e) for r, e in failed])
 
         async def once() -> Any:
             nonlocal sent
@@ -282,16 +321,15 @@ class Sink:
         except OffsetConflict as exc:
             log.warning("a partition's stored offset moved under us (another instance owns "
                         "it now); re-reading from the stored offsets", reason=str(exc))
+            self._generation += 1
             await self._owner.resync(unit.partitions)
             return
-        self.batcher.drop(unit.partitions)
         self._owner.applied(unit.next_offsets)
         self._observe(result, unit)
         await self._commit_kafka(dict(unit.next_offsets))
 
-    def _write_letter(self, rec: Record, err: WarpError) -> DeadLetter:
-        raw = self.batcher.raw(TopicPartition(rec.topic or "", rec.partition or 0),
-                               rec.offset or 0)
+    def _write_letter(self, unit: FlushUnit, rec: Record, err: WarpError) -> DeadLetter:
+        raw = unit.raw.get((TopicPartition(rec.topic or "", rec.partition or 0), rec.offset or 0))
         return DeadLetter(
             topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
             key=raw[0] if raw else None, value=raw[1] if raw else None,
