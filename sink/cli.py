@@ -8,9 +8,10 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from .config import Settings, effective_config, load_settings
+from .cli_common import config_args, settings_from
+from .config import effective_config
 from .errors import ConfigError, WarpError
 from .logs import configure, scrub
 
@@ -21,27 +22,10 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"usage: {message}")
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set takes section.key=value, got {pair!r}")
-        out[key.strip()] = value
-    return out
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    over = _overrides(args.set or [])
-    if getattr(args, "group_id", None):
-        over["source.group_id"] = args.group_id
-    return load_settings(args.config, over)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from .service import Sink
 
-    settings = _settings(args)
+    settings = settings_from(args)
     configure(settings.observability.log_format, settings.observability.log_level)
     if args.workers < 1:
         raise ConfigError(f"--workers must be 1 or more, got {args.workers}")
@@ -69,7 +53,7 @@ def argv_for_workers(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:
-    print(json.dumps(effective_config(_settings(args)), indent=2))
+    print(json.dumps(effective_config(settings_from(args)), indent=2))
     return 0
 
 
@@ -88,15 +72,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .check import run_checks
 
-    settings = _settings(args)
+    settings = settings_from(args)
     return asyncio.run(run_checks(settings))
-
-
-def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--config", "-c", required=required, help="YAML configuration file")
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override one setting (wins over the file and WARP__ variables)")
-    p.add_argument("--group-id", help="shorthand for --set source.group_id=...")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the sink service")
-    _config_args(run)
+    config_args(run)
     run.add_argument("--until-caught-up", action="store_true",
                      help="stop after applying everything up to the end offsets seen at start")
     run.add_argument("--force-replay", action="store_true",
@@ -114,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(fn=_cmd_run)
 
     check = sub.add_parser("check", help="check Kafka, the registry and PostgreSQL")
-    _config_args(check)
+    config_args(check)
     check.set_defaults(fn=_cmd_check)
 
     cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, parser_class=_Parser)
     show = cfg_sub.add_parser("show", help="print the effective configuration, secrets masked")
-    _config_args(show)
+    config_args(show)
     show.set_defaults(fn=_cmd_config_show)
 
     st = sub.add_parser("stack", help="the local Kafka + PostgreSQL stack")

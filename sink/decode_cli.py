@@ -41,7 +41,7 @@ import structlog
 from sink.decode_common import DecoderOptions
 from sink.errors import ConfigError, WarpError
 from sink.framing import KEY_FORMATS, VALUE_FORMATS, MessageDecoder
-from sink.logs import scrub
+from sink.logs import CurrentStderr, scrub
 from sink.pgtypes import natural_type
 from sink.records import Path, Record, Skip
 from sink.registry import SchemaRegistry
@@ -96,19 +96,6 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     return 0
 
 
-class _Stderr:
-    """Whatever ``sys.stderr`` is when a line is written (stdout carries the JSON)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return sys.stderr.isatty()
-
-
 @contextlib.contextmanager
 def _logs_to_stderr() -> Iterator[None]:
     """Registry retry warnings go to stderr while decoding; the previous set-up returns."""
@@ -117,7 +104,7 @@ def _logs_to_stderr() -> Iterator[None]:
         processors=[structlog.processors.add_log_level,
                     structlog.dev.ConsoleRenderer(colors=False)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )  # fmt: skip
     try:

@@ -1,15 +1,17 @@
-"""Small helpers shared by the decoder modules: options, errors, field coercion, tables."""
+"""Small helpers shared by the decoder modules: options, errors, field coercion, tables,
+JsonConverter text, and the guarded run of one decode."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sink.errors import DecodeError
-from sink.jsontext import InexactNumber
+from sink.jsontext import InexactNumber, parse_exact, parse_json
+from sink.records import Record, Skip
 
 __all__ = [
     "EPOCH",
@@ -17,10 +19,13 @@ __all__ = [
     "DecoderOptions",
     "as_int",
     "as_name",
+    "decode_guarded",
     "fail",
+    "parse_message",
     "show",
     "table_from_schema_name",
     "topic_table",
+    "unframe",
     "utc_from_ms",
 ]
 
@@ -115,3 +120,45 @@ def show(value: Any) -> str:
     """A short printable form of a value for error messages."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_message(data: bytes, exact: bool) -> Any:
+    """JSON message bytes; ``exact``: integers and decimals without loss (slower)."""
+    if not exact:
+        return parse_json(data)
+    parse_json(data)  # the same validation (UTF-8, syntax, depth) as the fast path
+    return parse_exact(data, keep_float_text=True)
+
+
+def unframe(obj: Any) -> tuple[Any, Any]:
+    """Strip JsonConverter's ``{"schema", "payload"}`` wrapper when present."""
+    if type(obj) is dict and len(obj) == 2 and "payload" in obj and "schema" in obj:
+        schema = obj["schema"]
+        if schema is None or (type(schema) is dict and "type" in schema):
+            return obj["payload"], schema
+    return obj, None
+
+
+def decode_guarded(
+    decode: Callable[..., Record | Skip], key: bytes | None, value: bytes | None, *args: Any
+) -> Record | Skip:
+    """``decode(key, value, *args, exact=False)``, again with ``exact=True`` when a number
+    does not fit a double or an int64. Raises only ``DecodeError``: any other failure
+    becomes one (``too_deep``, ``internal``). A record gets its size (key + value bytes)."""
+    try:
+        try:
+            result = decode(key, value, *args, exact=False)
+        except InexactNumber:
+            try:  # a JSON integer beyond 64 bits or a NUMERIC decimal beyond a double
+                result = decode(key, value, *args, exact=True)
+            except InexactNumber:
+                raise fail("number_out_of_range", "a number is too large to decode") from None
+    except DecodeError:
+        raise
+    except RecursionError:
+        raise fail("too_deep", "message nested too deeply") from None
+    except Exception as exc:  # defensive: a bug here must not escape as another type
+        raise fail("internal", f"decoder failed: {type(exc).__name__}: {exc}") from exc
+    if isinstance(result, Record):
+        result.size = len(key or b"") + len(value or b"")
+    return result

@@ -25,9 +25,12 @@ from sink.decode_common import (
     DecoderOptions,
     as_int,
     as_name,
+    decode_guarded,
     fail,
+    parse_message,
     show,
     topic_table,
+    unframe,
     utc_from_ms,
 )
 from sink.decode_connect import convert_row
@@ -35,7 +38,6 @@ from sink.decode_flat import decode_flat
 from sink.decode_mongo import decode_mongo, mongo_key
 from sink.decode_schema import SchemaNode, schema_node
 from sink.errors import DecodeError
-from sink.jsontext import InexactNumber, parse_exact, parse_json
 from sink.records import Kind, Patch, Record, Skip
 
 __all__ = [
@@ -62,52 +64,21 @@ def decode_json(
     options: DecoderOptions = _DEFAULT_OPTIONS,
 ) -> Record | Skip:
     """Decode one Kafka message written by JsonConverter. Raises only ``DecodeError``."""
-    try:
-        result = _decode_json(key, value, topic, options, exact=False)
-    except InexactNumber:
-        try:  # an integer beyond 64 bits or a NUMERIC decimal beyond double precision
-            result = _decode_json(key, value, topic, options, exact=True)
-        except InexactNumber:
-            raise fail("number_out_of_range", "a number is too large to decode") from None
-    except DecodeError:
-        raise
-    except RecursionError:
-        raise fail("too_deep", "message nested too deeply") from None
-    except Exception as exc:  # defensive: a bug here must not escape as another type
-        raise fail("internal", f"decoder failed: {type(exc).__name__}: {exc}") from exc
-    if isinstance(result, Record):
-        result.size = len(key or b"") + len(value or b"")
-    return result
-
-
-def _parse(data: bytes, exact: bool) -> Any:
-    if not exact:
-        return parse_json(data)
-    parse_json(data)  # the same validation (UTF-8, syntax, depth) as the fast path
-    return parse_exact(data, keep_float_text=True)
-
-
-def _unframe(obj: Any) -> tuple[Any, Any]:
-    """Strip JsonConverter's ``{"schema", "payload"}`` wrapper when present."""
-    if type(obj) is dict and len(obj) == 2 and "payload" in obj and "schema" in obj:
-        schema = obj["schema"]
-        if schema is None or (type(schema) is dict and "type" in schema):
-            return obj["payload"], schema
-    return obj, None
+    return decode_guarded(_decode_json, key, value, topic, options)
 
 
 def _decode_json(
-    key: bytes | None, value: bytes | None, topic: str, options: DecoderOptions, exact: bool
+    key: bytes | None, value: bytes | None, topic: str, options: DecoderOptions, *, exact: bool
 ) -> Record | Skip:
     key_payload = key_schema = None
     if key:
         try:
-            key_payload, key_schema = _unframe(_parse(key, exact))
+            key_payload, key_schema = unframe(parse_message(key, exact))
         except DecodeError as exc:
             raise fail("bad_key" if exc.code == "bad_json" else exc.code, f"key: {exc}") from None
     if not value:
         return _tombstone(key_payload, key_schema, options)
-    value_payload, value_schema = _unframe(_parse(value, exact))
+    value_payload, value_schema = unframe(parse_message(value, exact))
     return decode_envelope(
         key_payload, value_payload, value_schema, topic, options, key_schema=key_schema
     )

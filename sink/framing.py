@@ -30,10 +30,9 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
-from sink.decode_common import DecoderOptions, fail
+from sink.decode_common import DecoderOptions, decode_guarded, fail, parse_message, unframe
 from sink.decoder import decode_envelope, decode_json
 from sink.errors import ConfigError, DecodeError
-from sink.jsontext import InexactNumber, parse_exact, parse_json
 from sink.records import Record, Skip
 from sink.registry import SchemaRegistry, WriterSchema
 
@@ -159,23 +158,7 @@ class MessageDecoder:
         key_ws: WriterSchema | None,
         value_ws: WriterSchema | None,
     ) -> Record | Skip:
-        try:
-            try:
-                result = self._decode_once(key, value, topic, key_ws, value_ws, exact=False)
-            except InexactNumber:
-                try:  # a JSON integer beyond 64 bits or a NUMERIC decimal beyond a double
-                    result = self._decode_once(key, value, topic, key_ws, value_ws, exact=True)
-                except InexactNumber:
-                    raise fail("number_out_of_range", "a number is too large to decode") from None
-        except DecodeError:
-            raise
-        except RecursionError:
-            raise fail("too_deep", "message nested too deeply") from None
-        except Exception as exc:  # defensive: a bug here must not escape as another type
-            raise fail("internal", f"decoder failed: {type(exc).__name__}: {exc}") from exc
-        if isinstance(result, Record):
-            result.size = len(key or b"") + len(value or b"")
-        return result
+        return decode_guarded(self._decode_once, key, value, topic, key_ws, value_ws)
 
     def _decode_once(
         self,
@@ -196,7 +179,7 @@ class MessageDecoder:
                 key_payload = _string_key(key)
             else:
                 try:
-                    key_payload, key_schema = _unframe(_parse(key, exact))
+                    key_payload, key_schema = unframe(parse_message(key, exact))
                 except DecodeError as exc:
                     code = "bad_key" if exc.code == "bad_json" else exc.code
                     raise fail(code, f"key: {exc}") from None
@@ -209,7 +192,7 @@ class MessageDecoder:
                                    key_schema=key_schema)  # fmt: skip
         if self._value_avro:  # pragma: no cover - decode()/decode_cached() always pass one
             raise fail("unknown_schema_id", "value schema not resolved")
-        payload, value_schema = _unframe(_parse(value, exact))
+        payload, value_schema = unframe(parse_message(value, exact))
         return decode_envelope(key_payload, payload, value_schema, topic, self.options,
                                key_schema=key_schema)  # fmt: skip
 
@@ -231,22 +214,6 @@ def _read_avro(data: bytes, ws: WriterSchema, what: str) -> Any:
         raise fail("bad_avro", f"{what}: {left} bytes left after the Avro datum "
                                f"(is schema id {ws.schema_id} the writer schema?)")  # fmt: skip
     return obj
-
-
-def _parse(data: bytes, exact: bool) -> Any:
-    if not exact:
-        return parse_json(data)
-    parse_json(data)  # the same validation (UTF-8, syntax, depth) as the fast path
-    return parse_exact(data, keep_float_text=True)
-
-
-def _unframe(obj: Any) -> tuple[Any, Any]:
-    """Strip JsonConverter's ``{"schema", "payload"}`` wrapper when present."""
-    if type(obj) is dict and len(obj) == 2 and "payload" in obj and "schema" in obj:
-        schema = obj["schema"]
-        if schema is None or (type(schema) is dict and "type" in schema):
-            return obj["payload"], schema
-    return obj, None
 
 
 def _string_key(data: bytes) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def _level(level: str) -> int:
     return value if isinstance(value, int) else logging.INFO
 
 
-class _Stderr:
+class CurrentStderr:
     """Whatever ``sys.stderr`` is at the moment of writing (it may be replaced after
     configuration, e.g. by a test runner's capture, and the old one closed)."""
 
@@ -123,7 +123,7 @@ class _Stderr:
 def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Set up structlog and the standard-library root logger to write to ``stream``
     (default stderr): ``fmt`` ``json``, ``console`` or ``auto`` (console on a terminal)."""
-    out: Any = stream if stream is not None else _Stderr()
+    out: Any = stream if stream is not None else CurrentStderr()
     fmt = fmt.lower()
     tty = _is_tty(out)
     use_json = fmt == "json" or (fmt != "console" and not tty)

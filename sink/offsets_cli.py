@@ -7,8 +7,8 @@ its members would overwrite a moved table on their next flush, so ``reset`` refu
 the group has members unless ``--force`` (then the table still moves: a member that writes
 next finds its expected offset gone, drops its buffers and re-reads the table).
 
-The Kafka helpers here (a consumer outside any group, the admin client, topic metadata)
-are shared with ``sink.dlq_cli``.
+The target and the partitions are planned in :mod:`sink.offsets_plan`; the clients come
+from :mod:`sink.tool_clients`.
 """
 
 from __future__ import annotations
@@ -16,189 +16,46 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
-import sys
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from . import kafka, metadata
-from .config import Settings, SourceConfig, mask_dsn
+from .cli_common import config_args, run_async, settings_from, warn
+from .config import Settings, SourceConfig
 from .errors import ConfigError, WarpError
+from .offsets_plan import (
+    Target,
+    describe_target,
+    new_offsets,
+    parse_target,
+    selected_partitions,
+)
+from .tool_clients import (
+    KAFKA_TIMEOUT,
+    admin_client,
+    offsets_of,
+    pg_connect,
+    reader,
+    start,
+    timed,
+)
 
-KAFKA_TIMEOUT = 30.0  # seconds for connecting and for each metadata / offset request
-
-Target = str | int | datetime  # "earliest" | "latest" | an offset | a point in time
-
-
-# --- shared plumbing (also used by sink.dlq_cli) -----------------------------------------
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    """The configuration as ``sink.cli`` builds it (--config, --set, --group-id)."""
-    from .cli import _settings
-
-    return _settings(args)
-
-
-def config_args(p: argparse.ArgumentParser) -> None:
-    from .cli import _config_args
-
-    _config_args(p)
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-async def _timed(aw: Awaitable[Any], what: str) -> Any:
-    try:
-        return await asyncio.wait_for(aw, timeout=KAFKA_TIMEOUT)
-    except TimeoutError:
-        raise WarpError(f"{what}: no answer within {KAFKA_TIMEOUT:.0f} s") from None
-    except KafkaError as exc:
-        raise WarpError(f"{what}: {type(exc).__name__}: {exc}") from None
-
-
-async def _start(client: Any, src: SourceConfig) -> None:
-    await _timed(client.start(), f"cannot reach Kafka at {src.bootstrap_servers}")
-
-
-@asynccontextmanager
-async def reader(src: SourceConfig) -> AsyncIterator[AIOKafkaConsumer]:
-    """A consumer in no group: reads and looks up offsets, never commits or joins."""
-    client = AIOKafkaConsumer(
-        bootstrap_servers=src.bootstrap_servers,
-        client_id=f"{src.client_id}-tool",
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-        fetch_max_bytes=src.fetch_max_bytes,
-        max_partition_fetch_bytes=min(src.fetch_max_bytes, 8 * 1024 * 1024),
-        **kafka.security_kwargs(src),
-    )
-    await _start(client, src)
-    try:
-        yield client
-    finally:
-        await client.stop()
-
-
-@asynccontextmanager
-async def admin_client(src: SourceConfig) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = kafka.admin(src)
-    await _start(client, src)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-async def topic_partitions(admin: AIOKafkaAdminClient) -> dict[str, list[int]]:
-    """Every topic of the cluster with its partitions. (Asking for all topics, not by name:
-    a by-name metadata request may auto-create a topic that does not exist.)"""
-    described = await _timed(admin.describe_topics(), "cannot read topic metadata")
-    out: dict[str, list[int]] = {}
-    for t in described:
-        if t.get("error_code", 0) == 0:
-            out[t["topic"]] = sorted(p["partition"] for p in t.get("partitions") or [])
-    return out
-
-
-async def offsets_of(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition]
-) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """(log start, log end) of each partition; the end is the last stable offset, what a
-    read_committed consumer (the sink) can reach."""
-    if not tps:
-        return {}, {}
-    begin = await _timed(consumer.beginning_offsets(tps), "cannot read log start offsets")
-    end = await _timed(consumer.end_offsets(tps), "cannot read log end offsets")
-    return dict(begin), dict(end)
-
-
-@asynccontextmanager
-async def pg_connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    from .config import postgres_ssl
-
-    d = settings.destination
-    dsn = d.connection_string.get_secret_value()
-    try:
-        conn = await asyncpg.connect(
-            dsn, timeout=d.connection_timeout, command_timeout=d.command_timeout,
-            ssl=postgres_ssl(settings.destination),
-        )
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        raise WarpError(
-            f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {type(exc).__name__}: {exc}"
-        ) from None
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-# --- --to and the topic selection -------------------------------------------------------
-
-
-def parse_target(text: str) -> Target:
-    """``earliest``, ``latest``, an integer offset, or an ISO-8601 date/time (UTC unless it
-    names a zone). Anything else is a usage error."""
-    t = text.strip()
-    if t.lower() in ("earliest", "latest"):
-        return t.lower()
-    if re.fullmatch(r"[+-]?\d+", t):
-        return int(t)
-    try:
-        when = datetime.fromisoformat(t)
-    except ValueError:
-        raise ConfigError(
-            f"--to takes earliest, latest, an offset or an ISO-8601 date/time, got {text!r}"
-        ) from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _describe_target(target: Target) -> str:
-    return target.isoformat() if isinstance(target, datetime) else str(target)
-
-
-async def selected_partitions(
-    settings: Settings, admin: AIOKafkaAdminClient, topic: str | None, partition: int | None
-) -> list[TopicPartition]:
-    """The partitions a command acts on: ``--topic`` (and ``--partition``), else the
-    configured topics (or the topics matching ``topic_pattern``)."""
-    if partition is not None and topic is None:
-        raise ConfigError("--partition needs --topic")
-    cluster = await topic_partitions(admin)
-    src = settings.source
-    if topic is not None:
-        topics = [topic]
-    elif src.topics:
-        topics = list(src.topics)
-    else:
-        pattern = src.topic_pattern or ""
-        topics = sorted(t for t in cluster if not t.startswith("__") and re.fullmatch(pattern, t))
-        if not topics:
-            raise ConfigError(f"no topic matches topic_pattern {pattern!r}")
-    missing = [t for t in topics if t not in cluster]
-    if missing:
-        raise ConfigError(f"topic not found: {', '.join(missing)}")
-    tps = [TopicPartition(t, p) for t in topics for p in cluster[t]]
-    if partition is not None:
-        tps = [tp for tp in tps if tp.partition == partition]
-        if not tps:
-            raise ConfigError(
-                f"topic {topic} has no partition {partition} (it has {len(cluster[topic or ''])})"
-            )
-    return tps
+__all__ = [
+    "GroupState",
+    "Row",
+    "Target",
+    "add_parser",
+    "committed_offsets",
+    "describe_group",
+    "parse_target",
+    "selected_partitions",
+    "stored_offsets",
+]
 
 
 async def stored_offsets(
@@ -219,7 +76,7 @@ async def committed_offsets(
     """The group's committed offsets (partitions without one are left out)."""
     if not tps:
         return {}
-    got = await _timed(
+    got = await timed(
         admin.list_consumer_group_offsets(group, partitions=tps),
         f"cannot read the committed offsets of group {group}",
     )
@@ -234,7 +91,7 @@ class GroupState:
 
 async def describe_group(admin: AIOKafkaAdminClient, group: str) -> GroupState:
     """The group's state and live members (DescribeGroups through the group coordinator)."""
-    responses = await _timed(
+    responses = await timed(
         admin.describe_consumer_groups([group]), f"cannot describe group {group}"
     )
     for resp in responses:
@@ -325,41 +182,10 @@ def _dash(value: int | None) -> str:
 # --- offsets reset -----------------------------------------------------------------------
 
 
-async def _targets(
-    consumer: AIOKafkaConsumer,
-    tps: list[TopicPartition],
-    target: Target,
-    begin: dict[TopicPartition, int],
-    end: dict[TopicPartition, int],
-) -> dict[TopicPartition, int]:
-    if target == "earliest":
-        return {tp: begin[tp] for tp in tps}
-    if target == "latest":
-        return {tp: end[tp] for tp in tps}
-    if isinstance(target, int):
-        out = {}
-        for tp in tps:
-            new = min(max(target, begin[tp]), end[tp])
-            if new != target:
-                where = "before the log start" if target < begin[tp] else "past the log end"
-                warn(f"{tp.topic}[{tp.partition}]: offset {target} is {where}; using {new}")
-            out[tp] = new
-        return out
-    assert isinstance(target, datetime)
-    ms = int(target.timestamp() * 1000)
-    if ms < 0:
-        raise ConfigError(f"--to {target.isoformat()} is before 1970")
-    found = await _timed(
-        consumer.offsets_for_times({tp: ms for tp in tps}), "cannot look up offsets by time"
-    )
-    # No record at or after that time: the partition's end.
-    return {tp: (found[tp].offset if found.get(tp) is not None else end[tp]) for tp in tps}
-
-
 async def _commit(src: SourceConfig, offsets: dict[TopicPartition, int]) -> None:
     """Commit ``offsets`` for the group from a consumer that assigns, never joins."""
     client = kafka.consumer(src, max_poll_records=1)
-    await _start(client, src)
+    await start(client, src)
     try:
         client.assign(sorted(offsets))
         await asyncio.wait_for(client.commit(offsets), timeout=KAFKA_TIMEOUT)
@@ -379,13 +205,13 @@ async def _reset(args: argparse.Namespace) -> int:
     async with admin_client(src) as admin, reader(src) as consumer:
         tps = sorted(await selected_partitions(settings, admin, args.topic, args.partition))
         begin, end = await offsets_of(consumer, tps)
-        new = await _targets(consumer, tps, target, begin, end)
+        new = await new_offsets(consumer, tps, target, begin, end)
         committed = await committed_offsets(admin, group, tps)
         state = await describe_group(admin, group)
     async with pg_connect(settings) as conn:
         stored = await stored_offsets(conn, settings, sorted({tp.topic for tp in tps}))
 
-        print(f"group {group}: reset to {_describe_target(target)}"
+        print(f"group {group}: reset to {describe_target(target)}"
               f"{' (dry run)' if args.dry_run else ''}")
         for tp in tps:
             old_s = _dash(stored.get((tp.topic, tp.partition)))
@@ -433,14 +259,6 @@ async def _reset(args: argparse.Namespace) -> int:
 # --- the command line --------------------------------------------------------------------
 
 
-def _cmd_show(args: argparse.Namespace) -> int:
-    return asyncio.run(_show(args))
-
-
-def _cmd_reset(args: argparse.Namespace) -> int:
-    return asyncio.run(_reset(args))
-
-
 def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register ``offsets show|reset`` on ``warp-sink``'s subcommands."""
     off = subparsers.add_parser(
@@ -455,7 +273,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     config_args(show)
     show.add_argument("--topic", help="only this topic (default: the configured topics)")
     show.add_argument("--json", action="store_true", help="one JSON document")
-    show.set_defaults(fn=_cmd_show)
+    show.set_defaults(fn=run_async(_show))
 
     reset = sub.add_parser(
         "reset", help="move the offsets table and the group's commits (replay)",
@@ -476,4 +294,4 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="move the table even while the group has live members (their Kafka commit "
         "is skipped if the group rejects it)",
     )
-    reset.set_defaults(fn=_cmd_reset)
+    reset.set_defaults(fn=run_async(_reset))

@@ -1,5 +1,6 @@
 """Shared test helpers: a Debezium MongoDB workload with its expected fold, a sink
-process runner, and readers of what landed in PostgreSQL and Kafka.
+process runner, the ``warp-sink`` command line in-process, and readers of what landed in
+PostgreSQL and Kafka.
 
 The fold here is written independently of the sink's code: it is the oracle.
 """
@@ -21,6 +22,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from sink import cli
 from sink.events import MongoEvents, Oid
 
 FIELDS = ("name", "age", "score", "tags", "profile")
@@ -265,3 +267,19 @@ async def start_sink(config: Path, *args: str, log: Path | None = None) -> Any:
     out = _log_file(log)
     return await asyncio.create_subprocess_exec(*sink_cmd(config, *args), stdout=out,
                                                 stderr=out)
+
+
+async def warp(*argv: str) -> int:
+    """``warp-sink ARGV`` in this process, through ``sink.cli.main`` (its exit code); in a
+    thread, because the handlers call asyncio.run and must stay off the test's loop."""
+    return await asyncio.to_thread(cli.main, list(argv))
+
+
+async def add_age_check(dsn: str, db: str) -> None:
+    """The user adds ``CHECK (age < 1000)`` to ``db.users``: later updates violate it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            f'ALTER TABLE "{db}".users ADD CONSTRAINT age_sane CHECK (age IS NULL OR age < 1000)')
+    finally:
+        await conn.close()

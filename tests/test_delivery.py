@@ -7,12 +7,12 @@ import asyncio
 import signal
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from sink.events import MongoEvents
 
 from .support import (
+    add_age_check,
     assert_fold,
     committed_offsets,
     end_offsets,
@@ -54,12 +54,7 @@ async def test_poison_records_go_to_the_dlq_and_nothing_else(
     assert done.returncode == 0, done.stderr[-2000:]
 
     # The user adds a CHECK constraint; three later updates violate it.
-    conn = await asyncpg.connect(stack.pg_dsn)
-    try:
-        await conn.execute(
-            f'ALTER TABLE "{db}".users ADD CONSTRAINT age_sane CHECK (age IS NULL OR age < 1000)')
-    finally:
-        await conn.close()
+    await add_age_check(stack.pg_dsn, db)
     live = [k for k, e in w.fold.items() if not e.deleted][:3]
     violating = [ev.update(k, {"age": 5000}) for k in live]
     garbage = [(ev.key(live[0]), b"\xff\xfe not json"), (b"{}", b'{"op": "c", "after": 12')]

@@ -3,11 +3,8 @@ written by the sink's own DLQ producer (``sink.dlq``)."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import json
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,49 +16,14 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from sink import cli, dlq_cli
+from sink import dlq_cli
 from sink.dlq import DeadLetter, DeadLetterQueue
-from sink.errors import ConfigError, RecordError, WarpError
+from sink.errors import RecordError
 from sink.stack import create_topic
 
-from .support import partitions
+from .support import partitions, warp
 
 pytestmark = pytest.mark.integration
-
-
-# --- running the command -------------------------------------------------------------------
-
-
-def _wired(name: str) -> bool:
-    parser = cli.build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return name in action.choices
-    return False
-
-
-def run_cli(argv: list[str]) -> int:
-    """Through ``sink.cli.main`` once the subcommand is wired there; until then a parser
-    of our own with main's exit-code mapping."""
-    if _wired("dlq"):
-        return cli.main(argv)
-    parser = cli._Parser(prog="warp-sink")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli._Parser)
-    dlq_cli.add_parser(sub)
-    try:
-        args = parser.parse_args(argv)
-        return int(args.fn(args))
-    except ConfigError as exc:
-        print(f"warp-sink: {exc}", file=sys.stderr)
-        return 2
-    except WarpError as exc:
-        print(f"warp-sink: {exc}", file=sys.stderr)
-        return 1
-
-
-async def warp(*argv: str) -> int:
-    # The handlers call asyncio.run: keep them off the test's event loop.
-    return await asyncio.to_thread(run_cli, list(argv))
 
 
 # --- fixtures --------------------------------------------------------------------------------

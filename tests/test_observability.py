@@ -24,7 +24,7 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from sink import logs, metadata
+from sink import logs
 from sink.config import load_settings
 from sink.events import MongoEvents, Oid
 from sink.metrics import HealthServer, Metrics
@@ -252,23 +252,6 @@ def test_settings_drive_the_configuration(tmp_path: Path, restore_logging: None)
 # --- the service, on real servers -------------------------------------------------------------
 
 
-async def start_at_zero(dsn: str, group: str, topic: str, partitions: int = 1) -> None:
-    """Store next_offset 0 for the group's partitions, so that the sink seeks there on
-    assignment. Works around the record loss on a first assignment without stored offsets
-    (see test_records_fetched_while_the_assignment_is_set_up_are_not_lost in
-    test_observability.py), which would make these tests flaky."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await metadata.migrate(conn, "cartridge_warp_metadata")
-        for partition in range(partitions):
-            await conn.execute(
-                "INSERT INTO cartridge_warp_metadata.kafka_offsets (group_id, topic, partition, "
-                "next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
-                group, topic, partition)
-    finally:
-        await conn.close()
-
-
 def _config(tmp_path: Path, stack: Any, topic: str, group: str, port: int) -> Path:
     path = tmp_path / "c.yaml"
     path.write_text(f"""
@@ -301,6 +284,18 @@ async def _wait_for(predicate: Any, what: str, within: float = 60) -> Any:
         await asyncio.sleep(0.1)
 
 
+async def _stop(sink: Any, task: asyncio.Task[int]) -> int:
+    """Stop the in-process service, wait for its run() (its result), and take its signal
+    handlers off the test's loop."""
+    sink.stop()
+    try:
+        return await asyncio.wait_for(task, 60)
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
 @pytest.mark.integration
 async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_path: Path) -> None:
     from sink.service import Sink
@@ -312,7 +307,6 @@ async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_pa
     inserts = [ev.insert({"_id": k, "name": f"n{i}", "age": i}) for i, k in enumerate(keys)]
     await produce(stack.bootstrap_servers, topic, [*inserts, (b"{}", b"\xff not json")])
 
-    await start_at_zero(stack.pg_dsn, group, topic)
     settings = load_settings(_config(tmp_path, stack, topic, group, port))
     logs.clear_secrets()
     sink = Sink(settings)
@@ -335,7 +329,6 @@ async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_pa
         await start_consumer()
 
     sink._start_consumer = gated_start  # type: ignore[method-assign]
-    loop = asyncio.get_running_loop()
     task = asyncio.create_task(sink.run())
     try:
         async def waiting() -> tuple[int, str] | None:
@@ -408,12 +401,7 @@ async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_pa
         assert (await http_get(port, "/healthz"))[0] == 200
         assert await http_get(port, "/readyz") == (200, "ready: 1 partitions\n")
     finally:
-        sink.stop()
-        try:
-            assert await asyncio.wait_for(task, 60) == 0
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        assert await _stop(sink, task) == 0
     with pytest.raises(OSError):
         await http_get(port, "/healthz")  # the server stops with the service
 
@@ -439,7 +427,6 @@ async def test_readyz_stays_503_while_the_assignment_is_set_up(
         return await load_offsets(*args, **kwargs)
 
     sink.pg.load_offsets = slow_load_offsets  # type: ignore[method-assign]
-    loop = asyncio.get_running_loop()
     task = asyncio.create_task(sink.run())
     try:
         await asyncio.wait_for(loading.wait(), 60)
@@ -453,12 +440,7 @@ async def test_readyz_stays_503_while_the_assignment_is_set_up(
         assert during[0] == 503, during
     finally:
         hold.set()
-        sink.stop()
-        try:
-            await asyncio.wait_for(task, 60)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        await _stop(sink, task)
 
 
 @pytest.mark.integration
@@ -482,7 +464,6 @@ async def test_records_fetched_while_the_assignment_is_set_up_are_not_lost(
         return await load_offsets(*args, **kwargs)
 
     sink.pg.load_offsets = slow_load_offsets  # type: ignore[method-assign]
-    loop = asyncio.get_running_loop()
     task = asyncio.create_task(sink.run())
     try:
         async def applied() -> bool:
@@ -493,9 +474,4 @@ async def test_records_fetched_while_the_assignment_is_set_up_are_not_lost(
 
         await _wait_for(applied, "the 10 inserts applied", within=8)
     finally:
-        sink.stop()
-        try:
-            await asyncio.wait_for(task, 60)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        await _stop(sink, task)

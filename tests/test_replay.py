@@ -9,10 +9,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sink.cli import main as cli
 from sink.events import MongoEvents
 
 from .support import (
+    add_age_check,
     assert_fold,
     produce,
     read_topic,
@@ -20,15 +20,12 @@ from .support import (
     stored_offsets,
     table_rows,
     unique,
+    warp,
     workload,
     write_config,
 )
 
 pytestmark = pytest.mark.integration
-
-
-async def _cli(*argv: str) -> int:
-    return await asyncio.to_thread(cli, list(argv))
 
 
 async def test_reset_to_earliest_is_a_no_op_and_force_replay_reapplies(
@@ -46,7 +43,7 @@ async def test_reset_to_earliest_is_a_no_op_and_force_replay_reapplies(
     before = await table_rows(stack.pg_dsn, db, "users")
     assert_fold(before, w.fold)
 
-    assert await _cli("offsets", "reset", "--config", str(cfg), "--to", "earliest") == 0
+    assert await warp("offsets", "reset", "--config", str(cfg), "--to", "earliest") == 0
     assert sum((await stored_offsets(stack.pg_dsn, group)).values()) == 0
     assert (await asyncio.to_thread(run_sink, cfg, "--until-caught-up")).returncode == 0
     after = await table_rows(stack.pg_dsn, db, "users")
@@ -54,7 +51,7 @@ async def test_reset_to_earliest_is_a_no_op_and_force_replay_reapplies(
     assert {k: r["_cartridge_updated_at"] for k, r in after.items()} == {
         k: r["_cartridge_updated_at"] for k, r in before.items()}
 
-    assert await _cli("offsets", "reset", "--config", str(cfg), "--to", "earliest") == 0
+    assert await warp("offsets", "reset", "--config", str(cfg), "--to", "earliest") == 0
     done = await asyncio.to_thread(run_sink, cfg, "--until-caught-up", "--force-replay")
     assert done.returncode == 0, done.stderr[-2000:]
     forced = await table_rows(stack.pg_dsn, db, "users")
@@ -77,12 +74,7 @@ async def test_dead_letters_replayed_after_the_constraint_is_dropped(
     cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
                        dsn=stack.pg_dsn, topic=topic, group=group)
     assert (await asyncio.to_thread(run_sink, cfg, "--until-caught-up")).returncode == 0
-    conn = await asyncpg.connect(stack.pg_dsn)
-    try:
-        await conn.execute(
-            f'ALTER TABLE "{db}".users ADD CONSTRAINT age_sane CHECK (age IS NULL OR age < 1000)')
-    finally:
-        await conn.close()
+    await add_age_check(stack.pg_dsn, db)
     live = [k for k, e in w.fold.items() if not e.deleted][:3]
     await produce(stack.bootstrap_servers, topic,
                   [ev.update(k, {"age": 5000 + i}) for i, k in enumerate(live)])
@@ -90,7 +82,7 @@ async def test_dead_letters_replayed_after_the_constraint_is_dropped(
     assert_fold(await table_rows(stack.pg_dsn, db, "users"), w.fold)  # refused, not applied
 
     capsys.readouterr()
-    assert await _cli("dlq", "inspect", "--config", str(cfg), "--error-code",
+    assert await warp("dlq", "inspect", "--config", str(cfg), "--error-code",
                       "constraint_violation") == 0
     listed = capsys.readouterr().out
     assert listed.count("constraint_violation") == 3
@@ -100,8 +92,8 @@ async def test_dead_letters_replayed_after_the_constraint_is_dropped(
         await conn.execute(f'ALTER TABLE "{db}".users DROP CONSTRAINT age_sane')
     finally:
         await conn.close()
-    assert await _cli("dlq", "replay", "--config", str(cfg)) == 0
-    assert await _cli("dlq", "replay", "--config", str(cfg)) == 0  # idempotent
+    assert await warp("dlq", "replay", "--config", str(cfg)) == 0
+    assert await warp("dlq", "replay", "--config", str(cfg)) == 0  # idempotent
     assert (await asyncio.to_thread(run_sink, cfg, "--until-caught-up")).returncode == 0
     for i, k in enumerate(live):
         w.fold[k].values["age"] = 5000 + i

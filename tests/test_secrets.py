@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from sink import logs, metadata
+from sink import logs
 from sink.events import MongoEvents, Oid
 
 from .support import produce, read_topic, unique
@@ -42,23 +41,6 @@ def free_port() -> int:
 
 def dsn_password(dsn: str) -> str:
     return dsn.split("://", 1)[1].rpartition("@")[0].partition(":")[2]
-
-
-async def start_at_zero(dsn: str, group: str, topic: str, partitions: int = 1) -> None:
-    """Store next_offset 0 for the group's partitions, so that the sink seeks there on
-    assignment. Works around the record loss on a first assignment without stored offsets
-    (see test_records_fetched_while_the_assignment_is_set_up_are_not_lost in
-    test_observability.py), which would make these tests flaky."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await metadata.migrate(conn, "cartridge_warp_metadata")
-        for partition in range(partitions):
-            await conn.execute(
-                "INSERT INTO cartridge_warp_metadata.kafka_offsets (group_id, topic, partition, "
-                "next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
-                group, topic, partition)
-    finally:
-        await conn.close()
 
 
 def write_config(path: Path, stack: Any, topic: str, group: str, port: int) -> Path:
@@ -155,8 +137,6 @@ async def test_no_secret_in_logs_metrics_config_or_dead_letters(
     await produce(stack.bootstrap_servers, topic, [*events[:10], poison, *events[10:]])
     config = write_config(tmp_path / "c.yaml", stack, topic, group, port)
     group2 = unique("g2")
-    for g in (group, group2):
-        await start_at_zero(stack.pg_dsn, g, topic)
 
     # 1. --until-caught-up: scraped while it runs.
     code, out, err, scrapes = await run_and_scrape(config, port, "--until-caught-up")
