@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration crash-campaign stack-up stack-down clean
+.PHONY: demo test lint unit integration crash-campaign stack-up stack-down clean bench
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
@@ -19,7 +19,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -ra
 
 lint: $(STAMP)
-	$(BIN)/ruff check sink tests
+	$(BIN)/ruff check sink tests bench
 	$(BIN)/mypy sink
 
 unit: $(STAMP)
@@ -30,6 +30,12 @@ integration: $(STAMP)
 
 crash-campaign: $(STAMP)
 	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -s -m slow tests/test_crash_campaign.py
+
+# Throughput, latency and profiles against ceilings and peers (bench/README.md); ~30 min,
+# its own stack in .warp/bench-stack. Take the figures on a quiet machine.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py --avro --readme $(BENCH_ARGS)
 
 stack-up: $(STAMP)
 	$(BIN)/warp-sink stack up
