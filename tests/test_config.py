@@ -59,7 +59,7 @@ destination:
   # UPSERT mode
   upsert_mode: "on_conflict"  # "on_conflict", "merge"
 """  # noqa: W293 (the seed's blank lines hold two spaces)
-SEED_FILE = Path(__file__).parent / "fixtures" / "seed" / "000_c9400512ced657bf.txt"
+SEED_FILE = Path(__file__).parent / "seed" / "000_c9400512ced657bf.txt"
 
 BASE = """\
 source:
