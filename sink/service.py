@@ -201,7 +201,12 @@ class Sink:
         while PostgreSQL writes this one. One unit in flight at most: when the next is due
         before the current is applied, wait (backpressure: fetching stops)."""
         if self._inflight is not None:
-            await asyncio.shield(self._inflight)
+            paused = set(self.assignment)
+            self.consumer.pause(*paused)  # over the bound: aiokafka stops prefetching too
+            try:
+                await asyncio.shield(self._inflight)
+            finally:
+                self.consumer.resume(*(paused & self.assignment))
             self._reap()
         self._inflight = asyncio.create_task(self.flush(), name="flush")
 
