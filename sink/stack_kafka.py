@@ -39,13 +39,12 @@ LOG4J2 = ("status=warn\nappender.out.type=Console\nappender.out.name=OUT\n"
           "logger.state.name=state.change.logger\nlogger.state.level=WARN\n")
 
 
-def kafka_classpath(pom: Path = POM) -> str:
-    """The broker's classpath, resolved by Maven once per pom content and cached."""
-    if cp := os.environ.get("WARP_KAFKA_CLASSPATH"):
-        return cp
+def maven_classpath(pom: Path, name: str, timeout: float = 900) -> str:
+    """The classpath of ``pom``'s dependencies, resolved by Maven once per pom content and
+    cached under ``$XDG_CACHE_HOME/cartridge-warp/<name>-<digest>.txt``."""
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
-    cache = cache_home / "cartridge-warp" / f"kafka-classpath-{digest}.txt"
+    cache = cache_home / "cartridge-warp" / f"{name}-{digest}.txt"
     if cache.is_file():
         cp = cache.read_text().strip()
         if cp and all(Path(p).is_file() for p in cp.split(os.pathsep)):
@@ -57,11 +56,18 @@ def kafka_classpath(pom: Path = POM) -> str:
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
            "dependency:build-classpath", f"-Dmdep.outputFile={tmp}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0 or not tmp.is_file():
-        raise StackError(f"mvn could not resolve the Kafka classpath: {proc.stdout[-800:]}")
+        raise StackError(f"mvn could not resolve {pom}: {(proc.stdout + proc.stderr)[-800:]}")
     os.replace(tmp, cache)
     return cache.read_text().strip()
+
+
+def kafka_classpath(pom: Path = POM) -> str:
+    """The broker's classpath (``WARP_KAFKA_CLASSPATH`` skips Maven)."""
+    if cp := os.environ.get("WARP_KAFKA_CLASSPATH"):
+        return cp
+    return maven_classpath(pom, "kafka-classpath")
 
 
 async def kafka_answers(bootstrap: str, timeout_ms: int = 5000) -> bool:

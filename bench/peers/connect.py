@@ -12,13 +12,13 @@ classpath (no ``plugin.path`` isolation): the two Debezium artifacts share one v
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from sink.stack_kafka import StackError, maven_classpath
 
 POM = Path(__file__).resolve().parent / "pom.xml"
 # Kafka's own connect-standalone.sh default heap (KAFKA_HEAP_OPTS).
@@ -36,26 +36,10 @@ class ConnectUnavailable(RuntimeError):
 
 def classpath(pom: Path = POM) -> str:
     """Connect + the Debezium JDBC sink + the MongoDB SMT + pgjdbc, resolved once."""
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
-    cache = cache_home / "cartridge-warp" / f"bench-connect-classpath-{digest}.txt"
-    if cache.is_file():
-        cp = cache.read_text().strip()
-        if cp and all(Path(p).is_file() for p in cp.split(os.pathsep)):
-            return cp
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ConnectUnavailable("Maven (mvn) not found: apt-get install -y maven")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:build-classpath",
-         f"-Dmdep.outputFile={tmp}"], capture_output=True, text=True, timeout=1200, check=False)
-    if proc.returncode != 0 or not tmp.is_file():
-        raise ConnectUnavailable(f"mvn could not resolve bench/peers/pom.xml: "
-                                 f"{(proc.stdout + proc.stderr)[-600:]}")
-    os.replace(tmp, cache)
-    return cache.read_text().strip()
+    try:
+        return maven_classpath(pom, "bench-connect-classpath", timeout=1200)
+    except StackError as exc:
+        raise ConnectUnavailable(str(exc)) from exc
 
 
 def _java() -> str:
