@@ -44,6 +44,7 @@ class CatchUp:
         applied, the other members' from the offsets table."""
         if not owner.ever_assigned:
             return False
+        others: list[tuple[TopicPartition, int]] = []
         for tp, end in self.end_offsets.items():
             if end == 0:
                 continue
@@ -56,7 +57,8 @@ class CatchUp:
                 if (done is None or done < end) and await consumer.position(tp) < end:
                     return False
             else:
-                stored = await pg.load_offsets(owner.group_id, [tp.topic])
-                if stored.get((tp.topic, tp.partition), 0) < end:
-                    return False
+                others.append((tp, end))
+        if others:  # the other members' partitions: one query for all of them
+            stored = await pg.load_offsets(owner.group_id, sorted({tp.topic for tp, _ in others}))
+            return all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in others)
         return True
