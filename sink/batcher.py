@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -17,14 +18,16 @@ from .config import BatchConfig
 from .dlq import DeadLetter
 from .records import Record
 
-Raw = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+# The consumer's message as fetched (aiokafka ``ConsumerRecord``: key, value, headers),
+# kept by reference until its flush commits, for the dead letter of a write failure.
+Raw = Any
 
 
 @dataclass(slots=True)
 class Buffer:
     records: list[Record] = field(default_factory=list)
     bad: list[DeadLetter] = field(default_factory=list)
-    raw: dict[int, Raw] = field(default_factory=dict)  # offset -> original key/value/headers
+    raw: dict[int, Raw] = field(default_factory=dict)  # offset -> the fetched message
     next_offset: int | None = None  # None: nothing read since the last flush
     nbytes: int = 0
     count: int = 0  # messages read, skipped ones included

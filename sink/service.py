@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from . import kafka
 from .batcher import Batcher, FlushUnit
 from .catchup import CatchUp
+from .commits import KafkaCommitter
 from .config import Settings, postgres_ssl
 from .decoder import DecoderOptions
 from .dlq import DeadLetter, DeadLetterQueue
@@ -73,6 +74,8 @@ class Sink:
         # aiokafka clients bind to the running loop: created in run().
         self.consumer: Any = None
         self.dlq: Any = None
+        self.commits = KafkaCommitter(lambda: self.consumer, lambda: self.assignment,
+                                      self._lag_after)
         self.batcher = Batcher(settings.batch, settings.max_batch_records)
         self.owner: Ownership | None = None  # made in run(), with the consumer
         self.catchup = CatchUp()
@@ -117,6 +120,7 @@ class Sink:
                 self._inflight.cancel()  # its transaction rolls back: nothing half-applied
                 with contextlib.suppress(BaseException):
                     await self._inflight
+            self.commits.cancel()
             await self._close(abort=True)
             raise
         finally:
@@ -154,6 +158,7 @@ class Sink:
             await asyncio.wait_for(self._drain(), timeout=deadline)
         except TimeoutError:
             log.error("shutdown deadline passed before the last flush", seconds=deadline)
+            self.commits.cancel()
             await self._close(abort=True)
             raise FatalError(f"could not flush within shutdown_timeout={deadline}s") from None
         await self._close(abort=False)
@@ -186,7 +191,9 @@ class Sink:
                     # A re-seek (offset conflict) makes what was fetched before it stale.
                     if tp not in self.assignment or generation != self._generation:
                         break
-                    await self._accept(tp, msg)
+                    slow = self._accept(tp, msg)
+                    if slow is not None:
+                        await slow
             if self._due():
                 await self._flush_behind()
             await self._housekeeping()
@@ -201,14 +208,9 @@ class Sink:
         while PostgreSQL writes this one. One unit in flight at most: when the next is due
         before the current is applied, wait (backpressure: fetching stops)."""
         if self._inflight is not None:
-            paused = set(self.assignment)
-            self.consumer.pause(*paused)  # over the bound: aiokafka stops prefetching too
-            try:
-                await asyncio.shield(self._inflight)
-            finally:
-                self.consumer.resume(*(paused & self.assignment))
+            await asyncio.shield(self._inflight)
             self._reap()
-        self._inflight = asyncio.create_task(self.flush(), name="flush")
+        self._inflight = asyncio.create_task(self._flush_unit(), name="flush")
 
     def _reap(self) -> None:
         """Surface the result of a finished flush task (a FatalError stops the loop)."""
@@ -243,38 +245,66 @@ class Sink:
                 if purged:
                     log.info("purged soft-deleted rows", rows=purged)
 
-    async def _accept(self, tp: TopicPartition, msg: Any) -> None:
-        size = len(msg.key or b"") + len(msg.value or b"")
-        generation = self._generation
+    def _accept(self, tp: TopicPartition, msg: Any) -> Awaitable[None] | None:
+        """Decode and buffer one message without I/O; the rare message that needs I/O
+        (a schema id not cached yet, a tombstone of a topic not seen yet) is returned as
+        an awaitable that finishes the job."""
         try:
             out = self.decoder.decode_cached(msg.key, msg.value, msg.topic)
-            if out is None:  # an Avro schema id not seen yet: ask the registry
-                out = await self._retrying(
+        except DecodeError as exc:
+            self._bad(tp, msg, exc)
+            return None
+        if out is None:  # an Avro schema id not seen yet: ask the registry
+            return self._accept_slow(tp, msg, None)
+        if isinstance(out, Skip):
+            self._skip(tp, msg, out.reason)
+            return None
+        if out.schema is None or out.table is None:
+            return self._accept_slow(tp, msg, out)
+        out.schema, out.table = self.router.route(out.schema, out.table)
+        self._add(tp, msg, out)
+        return None
+
+    async def _accept_slow(self, tp: TopicPartition, msg: Any, out: Record | None) -> None:
+        generation = self._generation
+        if out is None:
+            try:
+                decoded = await self._retrying(
                     lambda: self.decoder.decode(msg.key, msg.value, msg.topic),
                     "schema registry", pause=True)
-        except DecodeError as exc:
-            self.batcher.add_bad(tp, msg.offset, size,
-                                 self._letter(msg, exc, _stage(exc)))
-            return
-        if isinstance(out, Skip):
-            self.metrics.skipped.labels(out.reason).inc()
-            self.batcher.skipped(tp, msg.offset, size)
-            return
-        if generation != self._generation:
-            return  # sought back while the registry answered: this will be read again
+            except DecodeError as exc:
+                self._bad(tp, msg, exc)
+                return
+            if generation != self._generation:
+                return  # sought back while the registry answered: this will be read again
+            if isinstance(decoded, Skip):
+                self._skip(tp, msg, decoded.reason)
+                return
+            out = decoded
         if out.schema is None or out.table is None:
             found = await self.pg.table_for_topic(msg.topic)
             if generation != self._generation:
                 return
             if found is None:
-                self.metrics.skipped.labels("tombstone_unknown_table").inc()
-                self.batcher.skipped(tp, msg.offset, size)
+                self._skip(tp, msg, "tombstone_unknown_table")
                 return
             out.schema, out.table = found
         else:
             out.schema, out.table = self.router.route(out.schema, out.table)
+        self._add(tp, msg, out)
+
+    def _add(self, tp: TopicPartition, msg: Any, out: Record) -> None:
+        size = len(msg.key or b"") + len(msg.value or b"")
         out.topic, out.partition, out.offset, out.size = msg.topic, msg.partition, msg.offset, size
-        self.batcher.add(tp, msg.offset, size, out, (msg.key, msg.value, list(msg.headers or ())))
+        self.batcher.add(tp, msg.offset, size, out, msg)
+
+    def _skip(self, tp: TopicPartition, msg: Any, reason: str) -> None:
+        self.metrics.skipped.labels(reason).inc()
+        self.batcher.skipped(tp, msg.offset, len(msg.key or b"") + len(msg.value or b""))
+
+    def _bad(self, tp: TopicPartition, msg: Any, exc: DecodeError) -> None:
+        self.batcher.add_bad(tp, msg.offset, len(msg.key or b"") + len(msg.value or b""),
+                             self._letter(msg, exc, _stage(exc)))
 
     def _letter(self, msg: Any, exc: WarpError, stage: str) -> DeadLetter:
         return DeadLetter(
@@ -289,6 +319,12 @@ class Sink:
     # --- flushing ---------------------------------------------------------------
 
     async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        """Apply what is buffered (for ``only`` these partitions) and wait until Kafka has
+        the offsets too: used on revoke and on shutdown."""
+        await self._flush_unit(only)
+        await self.commits.settle()
+
+    async def _flush_unit(self, only: set[TopicPartition] | None = None) -> None:
         async with self._flush_lock:
             unit = self.batcher.take(only)
             if unit is not None:
@@ -331,14 +367,14 @@ class Sink:
             return
         self._owner.applied(unit.next_offsets)
         self._observe(result, unit)
-        await self._commit_kafka(dict(unit.next_offsets))
+        self.commits.hand_over(dict(unit.next_offsets))
 
     def _write_letter(self, unit: FlushUnit, rec: Record, err: WarpError) -> DeadLetter:
-        raw = unit.raw.get((TopicPartition(rec.topic or "", rec.partition or 0), rec.offset or 0))
+        msg = unit.raw.get((TopicPartition(rec.topic or "", rec.partition or 0), rec.offset or 0))
         return DeadLetter(
             topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
-            key=raw[0] if raw else None, value=raw[1] if raw else None,
-            headers=list(raw[2]) if raw else [], error=err, stage="TASK_PUT",
+            key=msg.key if msg else None, value=msg.value if msg else None,
+            headers=list(msg.headers or ()) if msg else [], error=err, stage="TASK_PUT",
             schema=rec.schema, table=rec.table,
         )
 
@@ -374,15 +410,8 @@ class Sink:
                      records=sum(tr.operations.values()), duration=round(result.seconds, 4),
                      operations=dict(tr.operations), offsets=spans.get((schema, table), {}))
 
-    async def _commit_kafka(self, offsets: dict[TopicPartition, int | None]) -> None:
-        commit = {tp: o for tp, o in offsets.items() if o is not None and tp in self.assignment}
-        if not commit:
-            return
-        try:
-            await self.consumer.commit(commit)
-        except KafkaError as exc:  # PostgreSQL holds the truth; Kafka's copy is for lag tools
-            log.info("kafka commit skipped", error=str(exc))
-        for tp, o in commit.items():
+    def _lag_after(self, committed: dict[TopicPartition, int]) -> None:
+        for tp, o in committed.items():
             hw = self.consumer.highwater(tp)
             if hw is not None:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - o))

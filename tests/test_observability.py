@@ -311,14 +311,15 @@ async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_pa
     logs.clear_secrets()
     sink = Sink(settings)
     lags: list[float | None] = []
-    commit = sink._commit_kafka
+    after_commit = sink.commits.on_committed
+    assert after_commit is not None
 
-    async def recording_commit(offsets: Any) -> None:  # the lag gauge after every commit
-        await commit(offsets)
+    def recording(offsets: Any) -> None:  # the lag gauge after every Kafka commit
+        after_commit(offsets)
         lags.append(sink.metrics.registry.get_sample_value(
             "cartridge_warp_consumer_lag", {"topic": topic, "partition": "0"}))
 
-    sink._commit_kafka = recording_commit  # type: ignore[method-assign]
+    sink.commits.on_committed = recording
     # Hold the consumer's start (so the group's assignment) until the probe has been seen
     # answering 503 with PostgreSQL connected.
     gate = asyncio.Event()
