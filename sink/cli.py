@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -34,8 +35,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         port = settings.observability.metrics_port
         return run_workers(argv_for_workers(args), args.workers, port)
+    tune_gc()
     sink = Sink(settings, until_caught_up=args.until_caught_up, force_replay=args.force_replay)
     return asyncio.run(sink.run())
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for a streaming service.
+
+    Each decoded event allocates a few dozen containers that live until their flush
+    commits, so with CPython's defaults a young-generation collection runs every ~700
+    allocations and keeps re-scanning thousands of buffered records: 10-15% of the
+    service's CPU in scenario (a) of the benchmark. Almost nothing in the pipeline forms
+    reference cycles (reference counting frees it), so collections can be rarer; the
+    objects that exist after start-up (modules, classes, configuration) are frozen out
+    of every collection.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def argv_for_workers(args: argparse.Namespace) -> list[str]:
