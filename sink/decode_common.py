@@ -3,6 +3,7 @@ JsonConverter text, and the guarded run of one decode."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,13 @@ def utc_from_ms(ms: int | None) -> datetime | None:
     """Epoch milliseconds → aware UTC datetime; None when unknown or out of range."""
     if ms is None:
         return None
+    return _utc_from_ms(ms)
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_from_ms(ms: int) -> datetime | None:
+    # Events of one stream share their source millisecond far more often than not, and
+    # datetimes are immutable: the cache saves a datetime per event.
     try:
         return EPOCH + timedelta(milliseconds=ms)
     except OverflowError:

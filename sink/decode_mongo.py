@@ -15,6 +15,7 @@ upserted document is set to that same text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,10 @@ from sink import extjson
 from sink.decode_common import DecoderOptions, as_int, as_name, fail, show, topic_table, utc_from_ms
 from sink.errors import DecodeError
 from sink.records import Kind, Patch, Path, Record, Skip
+
+# {"$oid": "<24 hex>"} as Debezium renders an ObjectId key (any JSON whitespace).
+_OID_KEY = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"\$oid"[ \t\n\r]*:[ \t\n\r]*'
+                      r'"([0-9a-fA-F]{24})"[ \t\n\r]*\}[ \t\n\r]*')
 
 
 def mongo_key(
@@ -38,6 +43,9 @@ def mongo_key(
         raise fail("bad_key", f'MongoDB key must be {{"id": ...}}, got {show(key_payload)}')
     raw = key_payload["id"]
     if type(raw) is str and not plain:
+        m = _OID_KEY.fullmatch(raw)
+        if m is not None:  # the usual id, an ObjectId: no need for the general parser
+            return {"_id": m.group(1).lower()}
         try:
             value = extjson.loads(raw, max_depth=options.max_depth)
         except DecodeError as exc:
