@@ -221,6 +221,26 @@ def test_load_settings_takes_an_explicit_environment(tmp_path: Path) -> None:
     assert s.source.topics == ["q"]
 
 
+def test_flush_size_follows_an_explicit_batch_size_else_the_fast_default(
+    tmp_path: Path,
+) -> None:
+    # The seed's configs say batch_size: 1000 and get exactly that; a config that says
+    # nothing gets flushes big enough for the COPY path; batch.max_records wins over both.
+    seedlike = BASE.replace("batch_size: 100", "batch_size: 1000")
+    assert load_settings(write(tmp_path, seedlike)).max_batch_records == 1000
+    plain = BASE.replace("  batch_size: 100\n", "")
+    assert "batch_size" not in plain
+    s = load_settings(write(tmp_path, plain))
+    assert s.destination.batch_size == 1000  # the seed's constructor default, unchanged
+    assert s.max_batch_records == 5000
+    s = load_settings(write(tmp_path, plain + "batch:\n  max_records: 300\n"),
+                      {"destination.batch_size": "40"})
+    assert s.max_batch_records == 300
+    assert load_settings(write(tmp_path, plain), {"destination.batch_size": "40"}
+                         ).max_batch_records == 40
+    assert s.batch.max_age_ms == 250
+
+
 def test_defaults_and_derived_values(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, BASE))
     assert s.dlq_topic == "g1.dlq"
