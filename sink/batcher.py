@@ -52,7 +52,7 @@ class Batcher:
         self.max_records = max_records
         self.buffers: dict[TopicPartition, Buffer] = {}
         self.inflight: set[TopicPartition] = set()  # taken by a unit being applied
-        self._count = 0
+        self.count = 0  # messages buffered (not yet taken), skipped ones included
         self._bytes = 0
 
     def _buffer(self, tp: TopicPartition, offset: int, size: int) -> Buffer:
@@ -65,7 +65,7 @@ class Batcher:
         buf.nbytes += size
         buf.count += 1
         self._bytes += size
-        self._count += 1
+        self.count += 1
         return buf
 
     def skipped(self, tp: TopicPartition, offset: int, size: int) -> None:
@@ -90,9 +90,9 @@ class Batcher:
 
     def due(self) -> bool:
         """Flush on size, bytes or age: whichever comes first."""
-        if self._count == 0:
+        if self.count == 0:
             return False
-        if self._count >= self.max_records:
+        if self.count >= self.max_records:
             return True
         if self._bytes >= min(self.cfg.max_bytes, self.cfg.max_buffered_bytes):
             return True
@@ -109,7 +109,7 @@ class Batcher:
         bufs = [(tp, self.buffers.pop(tp)) for tp in tps]
         for _, b in bufs:
             self._bytes -= b.nbytes
-            self._count -= b.count
+            self.count -= b.count
         self.inflight.update(tps)
         return FlushUnit(
             partitions=tps,
@@ -128,4 +128,4 @@ class Batcher:
             buf = self.buffers.pop(tp, None)
             if buf is not None:
                 self._bytes -= buf.nbytes
-                self._count -= buf.count
+                self.count -= buf.count

@@ -30,19 +30,22 @@ from .commits import KafkaCommitter
 from .config import Settings, postgres_ssl
 from .decoder import DecoderOptions
 from .dlq import DeadLetter, DeadLetterQueue
-from .errors import DecodeError, FatalError, WarpError
+from .errors import FatalError, WarpError
 from .framing import MessageDecoder
+from .intake import Intake
 from .mapping import Router
 from .metadata import OffsetConflict
 from .metrics import HealthServer, Metrics
 from .ownership import Ownership, RebalanceListener
 from .postgres import BadRecords, PostgreSQLDestinationConnector
-from .records import Record, Skip
+from .records import Record
 from .registry import SchemaRegistry
+from .report import report_flush
 from .retry import retrying
 
 log = structlog.get_logger("sink.service")
 T = TypeVar("T")
+_YIELD_EVERY = 64  # messages decoded between turns given to the flush in flight
 
 
 class Sink:
@@ -77,6 +80,9 @@ class Sink:
         self.commits = KafkaCommitter(lambda: self.consumer, lambda: self.assignment,
                                       self._lag_after)
         self.batcher = Batcher(settings.batch, settings.max_batch_records)
+        self.intake = Intake(self.decoder, self.router, self.batcher, self.metrics,
+                             table_for_topic=self.pg.table_for_topic, retrying=self._retrying,
+                             generation=lambda: self._generation)
         self.owner: Ownership | None = None  # made in run(), with the consumer
         self.catchup = CatchUp()
         self._flush_lock = asyncio.Lock()
@@ -186,14 +192,23 @@ class Sink:
                 await asyncio.sleep(0.5)
                 continue
             generation = self._generation
+            batcher, full, n, accept = self.batcher, s.max_batch_records, 0, self.intake.accept
             for tp, messages in batch.items():
                 for msg in messages:
                     # A re-seek (offset conflict) makes what was fetched before it stale.
                     if tp not in self.assignment or generation != self._generation:
                         break
-                    slow = self._accept(tp, msg)
+                    slow = accept(tp, msg)
                     if slow is not None:
                         await slow
+                    n += 1
+                    if batcher.count >= full:
+                        await self._flush_behind()
+                    elif n % _YIELD_EVERY == 0 and self._inflight is not None:
+                        # A fetch that is already buffered returns without suspending, so
+                        # without this the flush in flight would not advance past its
+                        # next PostgreSQL round trip until this whole fetch is decoded.
+                        await asyncio.sleep(0)
             if self._due():
                 await self._flush_behind()
             await self._housekeeping()
@@ -206,11 +221,13 @@ class Sink:
     async def _flush_behind(self) -> None:
         """Apply what is buffered in a task, so the next batch is fetched and decoded
         while PostgreSQL writes this one. One unit in flight at most: when the next is due
-        before the current is applied, wait (backpressure: fetching stops)."""
+        before the current is applied, wait (backpressure: the loop stops fetching, and
+        aiokafka holds at most one fetch per partition ahead)."""
         if self._inflight is not None:
             await asyncio.shield(self._inflight)
             self._reap()
         self._inflight = asyncio.create_task(self._flush_unit(), name="flush")
+        await asyncio.sleep(0)  # the task takes the buffers now, not after the next fetch
 
     def _reap(self) -> None:
         """Surface the result of a finished flush task (a FatalError stops the loop)."""
@@ -244,73 +261,6 @@ class Sink:
             else:
                 if purged:
                     log.info("purged soft-deleted rows", rows=purged)
-
-    def _accept(self, tp: TopicPartition, msg: Any) -> Awaitable[None] | None:
-        """Decode and buffer one message without I/O; the rare message that needs I/O
-        (a schema id not cached yet, a tombstone of a topic not seen yet) is returned as
-        an awaitable that finishes the job."""
-        try:
-            out = self.decoder.decode_cached(msg.key, msg.value, msg.topic)
-        except DecodeError as exc:
-            self._bad(tp, msg, exc)
-            return None
-        if out is None:  # an Avro schema id not seen yet: ask the registry
-            return self._accept_slow(tp, msg, None)
-        if isinstance(out, Skip):
-            self._skip(tp, msg, out.reason)
-            return None
-        if out.schema is None or out.table is None:
-            return self._accept_slow(tp, msg, out)
-        out.schema, out.table = self.router.route(out.schema, out.table)
-        self._add(tp, msg, out)
-        return None
-
-    async def _accept_slow(self, tp: TopicPartition, msg: Any, out: Record | None) -> None:
-        generation = self._generation
-        if out is None:
-            try:
-                decoded = await self._retrying(
-                    lambda: self.decoder.decode(msg.key, msg.value, msg.topic),
-                    "schema registry", pause=True)
-            except DecodeError as exc:
-                self._bad(tp, msg, exc)
-                return
-            if generation != self._generation:
-                return  # sought back while the registry answered: this will be read again
-            if isinstance(decoded, Skip):
-                self._skip(tp, msg, decoded.reason)
-                return
-            out = decoded
-        if out.schema is None or out.table is None:
-            found = await self.pg.table_for_topic(msg.topic)
-            if generation != self._generation:
-                return
-            if found is None:
-                self._skip(tp, msg, "tombstone_unknown_table")
-                return
-            out.schema, out.table = found
-        else:
-            out.schema, out.table = self.router.route(out.schema, out.table)
-        self._add(tp, msg, out)
-
-    def _add(self, tp: TopicPartition, msg: Any, out: Record) -> None:
-        size = len(msg.key or b"") + len(msg.value or b"")
-        out.topic, out.partition, out.offset, out.size = msg.topic, msg.partition, msg.offset, size
-        self.batcher.add(tp, msg.offset, size, out, msg)
-
-    def _skip(self, tp: TopicPartition, msg: Any, reason: str) -> None:
-        self.metrics.skipped.labels(reason).inc()
-        self.batcher.skipped(tp, msg.offset, len(msg.key or b"") + len(msg.value or b""))
-
-    def _bad(self, tp: TopicPartition, msg: Any, exc: DecodeError) -> None:
-        self.batcher.add_bad(tp, msg.offset, len(msg.key or b"") + len(msg.value or b""),
-                             self._letter(msg, exc, _stage(exc)))
-
-    def _letter(self, msg: Any, exc: WarpError, stage: str) -> DeadLetter:
-        return DeadLetter(
-            topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
-            value=msg.value, headers=list(msg.headers or ()), error=exc, stage=stage,
-        )
 
     def _due(self) -> bool:
         self.metrics.buffered_bytes.set(self.batcher.buffered_bytes)
@@ -366,7 +316,9 @@ class Sink:
             await self._owner.resync(unit.partitions)
             return
         self._owner.applied(unit.next_offsets)
-        self._observe(result, unit)
+        self.metrics.committed()
+        self.metrics.pool(self.pg.database, *self.pg.pool_stats())
+        report_flush(self.metrics, result, unit.records)
         self.commits.hand_over(dict(unit.next_offsets))
 
     def _write_letter(self, unit: FlushUnit, rec: Record, err: WarpError) -> DeadLetter:
@@ -386,29 +338,6 @@ class Sink:
             log.warning("record dead-lettered", topic=dl.topic, partition=dl.partition,
                         offset=dl.offset, error_code=dl.error.code, reason=dl.error.message,
                         dlq_topic=self.dlq.topic)
-
-    def _observe(self, result: Any, unit: FlushUnit) -> None:
-        m = self.metrics
-        m.committed()
-        m.pool(self.pg.database, *self.pg.pool_stats())
-        spans: dict[tuple[str, str], dict[str, list[int]]] = {}
-        for rec in unit.records:
-            span = spans.setdefault((rec.schema or "", rec.table or ""), {}).setdefault(
-                f"{rec.topic}[{rec.partition}]", [rec.offset or 0, rec.offset or 0])
-            span[1] = rec.offset or 0
-        for (schema, table), tr in result.tables.items():
-            for op, n in tr.operations.items():
-                m.records_processed.labels(schema, table, op).inc(n)
-            m.batch_duration.labels(schema, table).observe(result.seconds)
-            for col, n in tr.overflowed.items():
-                m.overflow.labels(schema, table, col).inc(n)
-            for _ in tr.evolution.added:
-                m.schema_changes.labels(schema, table, "add_column").inc()
-            for _ in tr.evolution.widened:
-                m.schema_changes.labels(schema, table, "widen_column").inc()
-            log.info("batch processed", schema=schema, table=table,
-                     records=sum(tr.operations.values()), duration=round(result.seconds, 4),
-                     operations=dict(tr.operations), offsets=spans.get((schema, table), {}))
 
     def _lag_after(self, committed: dict[TopicPartition, int]) -> None:
         for tp, o in committed.items():
@@ -450,11 +379,6 @@ class Sink:
         if not self.assignment:
             return True, "idle: the group has more members than partitions"
         return True, f"ready: {len(self.assignment)} partitions"
-
-
-def _stage(exc: DecodeError) -> str:
-    return "KEY_CONVERTER" if exc.code.startswith("bad_key") or "key" in exc.code else (
-        "VALUE_CONVERTER")
 
 
 __all__ = ["Sink"]
