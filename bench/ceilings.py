@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     pg.add_argument("--seed", type=int, default=42)
     pg.add_argument("--partitions", type=int, default=loadgen.PARTITIONS)
     pg.add_argument("--dsn", required=True)
-    pg.add_argument("--batch", type=int, default=1000)
+    pg.add_argument("--batch", type=int, default=5000)
     pg.add_argument("--schema", default="bench_ceiling")
     dec = sub.add_parser("decode")
     dec.add_argument("--topic", required=True)
@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     dec.add_argument("--registry")
     args = ap.parse_args(argv)
     fn = pg_ceiling if args.which == "pg" else decode_ceiling
+    from sink.cli import tune_gc
+
+    tune_gc()  # the collector settings `warp-sink run` uses: the ceiling gets them too
     print(orjson.dumps(asyncio.run(fn(args))).decode())
     return 0
 

@@ -917,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-profile", dest="profile", action="store_false")
     ap.add_argument("--latency-rate", type=int, default=2000)
     ap.add_argument("--latency-seconds", type=float, default=30.0)
-    ap.add_argument("--batch", type=int, default=1000,
+    ap.add_argument("--batch", type=int, default=5000,
                     help="ceiling pg rows per transaction (the sink's default flush size)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--peer-timeout", type=float, default=900.0)
