@@ -99,7 +99,7 @@ def _utc_from_ms(ms: int) -> datetime | None:
     # Events of one stream share their source millisecond far more often than not, and
     # datetimes are immutable: the cache saves a datetime per event.
     try:
-        return EPOCH + timedelta(milliseconds=ms)
+        return EPOCH + timedelta(0, 0, 0, ms)
     except OverflowError:
         return None
 

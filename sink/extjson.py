@@ -111,52 +111,64 @@ def _scalar(v: Any, exact: bool) -> Any:
 def _walk_list(items: list[Any], limit: int, exact: bool) -> list[Any]:
     if limit <= 0:
         raise _bad("document nested too deeply", "too_deep")
+    sub = limit - 1
     for i, v in enumerate(items):
         t = type(v)
+        if t is str:
+            continue
         if t is dict:
-            items[i] = _walk_dict(v, limit - 1, exact)
+            items[i] = _walk_dict(v, sub, exact)
         elif t is list:
-            _walk_list(v, limit - 1, exact)
-        elif t is int or t is float:
-            _scalar(v, exact)
+            _walk_list(v, sub, exact)
+        elif t is int:
+            if v > INT64_MAX or v < INT64_MIN:
+                _scalar(v, exact)
+        elif t is float and not exact and (v >= _U64_LIMIT or v < _I64_FLOOR):
+            raise InexactNumber
     return items
 
 
-def _walk_dict(d: dict[str, Any], limit: int, exact: bool) -> Any:
+def _walk_dict(d: dict[str, Any], limit: int, exact: bool, plain: bool = False) -> Any:
     if limit <= 0:
         raise _bad("document nested too deeply", "too_deep")
     n = len(d)
-    if n:
+    if n and not plain:
         it = iter(d)
         k0 = next(it)
         if k0[:1] == "$":
+            if n == 1:  # {"$oid": ..}, {"$date": ..}: what _wrapper would do, one call less
+                simple = _SIMPLE.get(k0)
+                if simple is not None:
+                    return simple(d[k0], exact)
             if n <= 2 or k0 in _STRICT_KEYWORDS:
                 return _wrapper(d, k0, next(it, None), limit, exact)
         elif n == 2:
             k1 = next(it)
             if k1[:1] == "$":
                 return _wrapper(d, k0, k1, limit, exact)
+    # The body of _ordinary, inlined: this loop runs for every sub-document. Scalar
+    # checks are inlined too (strings, the commonest values, are skipped first).
+    sub = limit - 1
     for k, v in d.items():
         t = type(v)
+        if t is str:
+            continue
         if t is dict:
-            d[k] = _walk_dict(v, limit - 1, exact)
+            d[k] = _walk_dict(v, sub, exact)
         elif t is list:
-            _walk_list(v, limit - 1, exact)
-        elif t is int or t is float:
-            _scalar(v, exact)
+            _walk_list(v, sub, exact)
+        elif t is int:
+            if v > INT64_MAX or v < INT64_MIN:
+                _scalar(v, exact)
+        elif t is float and not exact and (v >= _U64_LIMIT or v < _I64_FLOOR):
+            raise InexactNumber
     return d
 
 
 def _ordinary(d: dict[str, Any], limit: int, exact: bool) -> dict[str, Any]:
-    for k, v in d.items():
-        t = type(v)
-        if t is dict:
-            d[k] = _walk_dict(v, limit - 1, exact)
-        elif t is list:
-            _walk_list(v, limit - 1, exact)
-        elif t is int or t is float:
-            _scalar(v, exact)
-    return d
+    """``d`` as an ordinary sub-document, even if a key starts with ``$``."""
+    out: dict[str, Any] = _walk_dict(d, limit, exact, plain=True)
+    return out
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -249,7 +261,7 @@ def date_from_ms(ms: int) -> Any:
     if not INT64_MIN <= ms <= INT64_MAX:
         raise _bad(f"$date {ms} is outside the int64 range", "number_out_of_range")
     if _MS_MIN <= ms <= _MS_MAX:
-        return _EPOCH + timedelta(milliseconds=ms)
+        return _EPOCH + timedelta(0, 0, 0, ms)  # positional: a third faster than keywords
     return {"$date": {"$numberLong": str(ms)}}
 
 
