@@ -53,7 +53,8 @@ class Batcher:
         self.buffers: dict[TopicPartition, Buffer] = {}
         self.inflight: set[TopicPartition] = set()  # taken by a unit being applied
         self.count = 0  # messages buffered (not yet taken), skipped ones included
-        self._bytes = 0
+        self.nbytes = 0  # bytes of the messages buffered (not yet taken)
+        self.max_bytes = min(cfg.max_bytes, cfg.max_buffered_bytes)
 
     def _buffer(self, tp: TopicPartition, offset: int, size: int) -> Buffer:
         buf = self.buffers.get(tp)
@@ -64,7 +65,7 @@ class Batcher:
         buf.next_offset = offset + 1
         buf.nbytes += size
         buf.count += 1
-        self._bytes += size
+        self.nbytes += size
         self.count += 1
         return buf
 
@@ -81,12 +82,16 @@ class Batcher:
 
     @property
     def buffered_bytes(self) -> int:
-        return self._bytes
+        return self.nbytes
 
     def pending(self, tp: TopicPartition) -> bool:
         """Read but not yet applied (buffered, or in a unit being applied)."""
         buf = self.buffers.get(tp)
         return tp in self.inflight or (buf is not None and buf.next_offset is not None)
+
+    def full(self) -> bool:
+        """Over max_records or max_bytes: flush now, not at the end of the fetch."""
+        return self.count >= self.max_records or self.nbytes >= self.max_bytes
 
     def due(self) -> bool:
         """Flush on size, bytes or age: whichever comes first."""
@@ -94,7 +99,7 @@ class Batcher:
             return False
         if self.count >= self.max_records:
             return True
-        if self._bytes >= min(self.cfg.max_bytes, self.cfg.max_buffered_bytes):
+        if self.nbytes >= self.max_bytes:
             return True
         oldest = min(b.since for b in self.buffers.values() if b.next_offset is not None)
         return (time.monotonic() - oldest) * 1000 >= self.cfg.max_age_ms
@@ -108,7 +113,7 @@ class Batcher:
             return None
         bufs = [(tp, self.buffers.pop(tp)) for tp in tps]
         for _, b in bufs:
-            self._bytes -= b.nbytes
+            self.nbytes -= b.nbytes
             self.count -= b.count
         self.inflight.update(tps)
         return FlushUnit(
@@ -127,5 +132,5 @@ class Batcher:
         for tp in tps:
             buf = self.buffers.pop(tp, None)
             if buf is not None:
-                self._bytes -= buf.nbytes
+                self.nbytes -= buf.nbytes
                 self.count -= buf.count

@@ -219,7 +219,7 @@ class BatchConfig(Section):
     # Unset: destination.batch_size when that is set (the seed's configs), else
     # DEFAULT_FLUSH_RECORDS.
     max_records: int | None = Field(default=None, ge=1)
-    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # decoded: ~5-10x in memory
     max_age_ms: int = Field(default=250, ge=1)
     max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 

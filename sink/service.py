@@ -192,7 +192,7 @@ class Sink:
                 await asyncio.sleep(0.5)
                 continue
             generation = self._generation
-            batcher, full, n, accept = self.batcher, s.max_batch_records, 0, self.intake.accept
+            batcher, n, accept = self.batcher, 0, self.intake.accept
             for tp, messages in batch.items():
                 for msg in messages:
                     # A re-seek (offset conflict) makes what was fetched before it stale.
@@ -202,7 +202,7 @@ class Sink:
                     if slow is not None:
                         await slow
                     n += 1
-                    if batcher.count >= full:
+                    if batcher.full():
                         await self._flush_behind()
                     elif n % _YIELD_EVERY == 0 and self._inflight is not None:
                         # A fetch that is already buffered returns without suspending, so
