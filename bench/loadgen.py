@@ -86,13 +86,13 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "a": Scenario("a", "inserts, sample document", "users_a", 800_000, "sample"),
-    "b": Scenario("b", "50% full-document updates", "users_b", 600_000, "sample",
+    "a": Scenario("a", "inserts, sample document", "users_a", 1_200_000, "sample"),
+    "b": Scenario("b", "50% full-document updates", "users_b", 1_000_000, "sample",
                   insert=0.5, replace=0.5),
-    "c": Scenario("c", "~2 KB nested documents", "docs_c", 200_000, "big"),
-    "d": Scenario("d", "partial updates (updateDescription)", "users_d", 400_000, "sample",
+    "c": Scenario("c", "~2 KB nested documents", "docs_c", 300_000, "big"),
+    "d": Scenario("d", "partial updates (updateDescription)", "users_d", 600_000, "sample",
                   insert=0.0, patch=1.0),
-    "e": Scenario("e", "10% deletes + tombstones", "users_e", 500_000, "sample",
+    "e": Scenario("e", "10% deletes + tombstones", "users_e", 1_000_000, "sample",
                   insert=0.45, replace=0.45, delete=0.10),
 }
 
