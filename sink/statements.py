@@ -257,10 +257,13 @@ Op = tuple[str, Path, Any]
 
 
 def patch_row(
-    info: TableInfo, ch: Change, _col: Callable[[str], str]
+    info: TableInfo, ch: Change, _col: Callable[[str], str], *, adapt: bool = True
 ) -> tuple[PatchShape, list[tuple[str, ...]], list[Any], list[tuple[str, Any]]]:
     """One patch as (shape, scalar params, row values, narrowed (column, value) pairs), the
-    parameters in the order `patch` takes them; ``_col`` maps a field name to its column."""
+    parameters in the order `patch` takes them; ``_col`` maps a field name to its column.
+    ``adapt=False`` leaves the values of ``shape.top_set`` as they came, for the caller to
+    adapt column-wise (`pgtypes.adapt_column` over many rows costs about what it costs
+    over one)."""
     assert ch.patch is not None
     p, pk = ch.patch, info.primary_key
     overflow: dict[str, Any] = {}
@@ -282,7 +285,9 @@ def patch_row(
             nested[col].append(("set", path[1:], value))
             continue
         drop.append(col)
-        if col in info.columns:
+        if col in info.columns and not adapt:
+            top_set[col] = value
+        elif col in info.columns:
             stored, over = adapt_column([value], info.columns[col])
             top_set[col] = stored[0]
             if over:

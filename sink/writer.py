@@ -33,6 +33,7 @@ from .reduce import (
     reduce_records,
     start_change,
 )
+from .statements import PatchShape
 
 log = structlog.get_logger("sink.writer")
 
@@ -370,15 +371,41 @@ async def _patches(
     conn: Conn, catalog: Catalog, info: TableInfo, pats: list[Change], opts: WriteOptions,
     result: TableResult,
 ) -> None:
-    groups: dict[tuple[Any, ...], list[list[Any]]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[tuple[Change, list[Any], Narrowed]]] = defaultdict(list)
     for ch in pats:
-        shape, scalars, row, narrowed = statements.patch_row(info, ch, _col)
-        groups[(shape, *scalars)].append(row)
-        for col, value in narrowed:
-            await _narrowed(conn, catalog, info, col, value, result)
-    for (shape, *scalars), rows in groups.items():
+        shape, scalars, row, narrowed = statements.patch_row(info, ch, _col, adapt=False)
+        groups[(shape, *scalars)].append((ch, row, narrowed))
+    params: list[tuple[PatchShape, list[Any], list[list[Any]]]] = []
+    for (shape, *scalars), items in groups.items():
+        columns = _adapted(info, shape, [row for _, row, _ in items])
+        if columns is None:  # a value the column cannot hold: adapt row by row (overflow)
+            redo = [statements.patch_row(info, ch, _col) for ch, _, _ in items]
+            columns = [list(c) for c in zip(*(r[2] for r in redo), strict=True)]
+            narrowings = [r[3] for r in redo]
+        else:
+            narrowings = [narrowed for _, _, narrowed in items]
+        for narrowed in narrowings:
+            for col, value in narrowed:
+                await _narrowed(conn, catalog, info, col, value, result)
+        params.append((shape, [list(s) for s in scalars], columns))
+    for shape, scalars, columns in params:
         key = ("patch", shape, opts.force)
         sql = info.sql.get(key) or info.sql.setdefault(
             key, statements.patch(info, shape, opts.metadata_schema, opts.force))
-        await conn.execute(sql, *[list(s) for s in scalars],
-                           *[list(c) for c in zip(*rows, strict=True)])
+        await conn.execute(sql, *scalars, *columns)
+
+
+Narrowed = list[tuple[str, Any]]
+
+
+def _adapted(info: TableInfo, shape: PatchShape, rows: list[list[Any]]) -> list[list[Any]] | None:
+    """The rows' parameters column-wise, the top-level values adapted to their columns;
+    None when one of them cannot be stored in its column."""
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    first = len(info.primary_key)
+    for j, col in enumerate(shape.top_set):
+        stored, over = adapt_column(columns[first + j], info.columns[col])
+        if over:
+            return None
+        columns[first + j] = stored
+    return columns

@@ -191,3 +191,23 @@ async def test_record_key_mismatch_is_a_record_error(make_dest: Maker, pg_schema
     await dest.write_batch(db, [up(db, "a", {}, 1)])
     with pytest.raises(RecordError):
         await dest.write_batch(db, [Record(db, "t", {"id": 1}, Kind.UPSERT, "c", values={})])
+
+
+async def test_patches_of_one_shape_adapt_column_wise_and_narrow_per_row(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any,
+) -> None:
+    # Patches sharing a shape have their top-level values adapted per column in one go;
+    # one value the column cannot hold sends the group row by row, into the overflow.
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    await dest.write_batch(db, [up(db, k, {"n": 1, "doc": {"a": 1}}, 1) for k in "abcd"])
+    await dest.write_batch(db, [patch(db, "a", 2, set={"n": 2, "doc.a": 2}),
+                                patch(db, "b", 2, set={"n": 3, "doc.a": 3})])
+    await dest.write_batch(db, [patch(db, "c", 2, set={"n": 4, "doc.a": 4}),
+                                patch(db, "d", 2, set={"n": "four", "doc.a": 5})])
+    got = await table_rows(pg, db)
+    assert [(got[k]["n"], got[k]["doc"]) for k in "abcd"] == [
+        (2, {"a": 2}), (3, {"a": 3}), (4, {"a": 4}), (None, {"a": 5})]
+    assert got["c"]["_cartridge_overflow"] is None
+    assert got["d"]["_cartridge_overflow"] == {"n": "four"}
+    assert ("narrowing", "n", "text") in await changes(pg, db)
