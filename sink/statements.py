@@ -245,10 +245,14 @@ def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool)
     exists = " AND ".join(f"x.{k} = {s}" for k, s in zip(pk, keys, strict=True))
     return (
         f"WITH s AS ({source}), upd AS (UPDATE {info.qualified} AS t SET {', '.join(sets)} "
-        f"FROM s WHERE {key_match} AND {_guard('s.pos', force)}) "
+        f"FROM s WHERE {key_match} AND {_guard('s.pos', force)} "
+        f"RETURNING {', '.join(f't.{k}' for k in pk)}) "
         f"INSERT INTO {info.qualified} AS t ({', '.join(insert_cols)}) "
         f"SELECT {', '.join(insert_vals)} FROM s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {info.qualified} AS x WHERE {exists}) "
+        # Rows the UPDATE reached are out (a hash anti-join on what it returned, no index
+        # probe per row); of the rest, the rows the table has (held back by the ordering
+        # guard) are left alone by ON CONFLICT, the missing ones are inserted as partial.
+        f"WHERE NOT EXISTS (SELECT 1 FROM upd AS x WHERE {exists}) "
         f"ON CONFLICT DO NOTHING"
     )
 
