@@ -87,7 +87,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     "a": Scenario("a", "inserts, sample document", "users_a", 1_200_000, "sample"),
-    "b": Scenario("b", "50% full-document updates", "users_b", 1_000_000, "sample",
+    "b": Scenario("b", "50% full-document updates", "users_b", 1_200_000, "sample",
                   insert=0.5, replace=0.5),
     "c": Scenario("c", "~2 KB nested documents", "docs_c", 300_000, "big"),
     "d": Scenario("d", "partial updates (updateDescription)", "users_d", 600_000, "sample",
