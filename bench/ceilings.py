@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import loadgen
 
+from sink.config_model import DEFAULT_FLUSH_RECORDS
+
 META_COLS = ("_cartridge_version", "is_deleted")
 SAMPLE_COLS: list[tuple[str, str]] = [
     ("_id", "text"), ("name", "text"), ("age", "integer"), ("salary", "double precision"),
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     pg.add_argument("--seed", type=int, default=42)
     pg.add_argument("--partitions", type=int, default=loadgen.PARTITIONS)
     pg.add_argument("--dsn", required=True)
-    pg.add_argument("--batch", type=int, default=5000)
+    pg.add_argument("--batch", type=int, default=DEFAULT_FLUSH_RECORDS)
     pg.add_argument("--schema", default="bench_ceiling")
     dec = sub.add_parser("decode")
     dec.add_argument("--topic", required=True)

@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 import loadgen  # noqa: E402
 from peers import connect as connect_peer  # noqa: E402
 
+from sink.config_model import DEFAULT_FLUSH_RECORDS  # noqa: E402
 from sink.stack import LocalStack, StackInfo, create_topic  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -917,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-profile", dest="profile", action="store_false")
     ap.add_argument("--latency-rate", type=int, default=2000)
     ap.add_argument("--latency-seconds", type=float, default=30.0)
-    ap.add_argument("--batch", type=int, default=5000,
+    ap.add_argument("--batch", type=int, default=DEFAULT_FLUSH_RECORDS,
                     help="ceiling pg rows per transaction (the sink's default flush size)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--peer-timeout", type=float, default=900.0)

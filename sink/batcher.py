@@ -80,10 +80,6 @@ class Batcher:
     def add_bad(self, tp: TopicPartition, offset: int, size: int, letter: DeadLetter) -> None:
         self._buffer(tp, offset, size).bad.append(letter)
 
-    @property
-    def buffered_bytes(self) -> int:
-        return self.nbytes
-
     def pending(self, tp: TopicPartition) -> bool:
         """Read but not yet applied (buffered, or in a unit being applied)."""
         buf = self.buffers.get(tp)
@@ -97,9 +93,7 @@ class Batcher:
         """Flush on size, bytes or age: whichever comes first."""
         if self.count == 0:
             return False
-        if self.count >= self.max_records:
-            return True
-        if self.nbytes >= self.max_bytes:
+        if self.full():
             return True
         oldest = min(b.since for b in self.buffers.values() if b.next_offset is not None)
         return (time.monotonic() - oldest) * 1000 >= self.cfg.max_age_ms

@@ -263,7 +263,7 @@ class Sink:
                     log.info("purged soft-deleted rows", rows=purged)
 
     def _due(self) -> bool:
-        self.metrics.buffered_bytes.set(self.batcher.buffered_bytes)
+        self.metrics.buffered_bytes.set(self.batcher.nbytes)
         return self.batcher.due()
 
     # --- flushing ---------------------------------------------------------------
