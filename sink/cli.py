@@ -35,9 +35,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         port = settings.observability.metrics_port
         return run_workers(argv_for_workers(args), args.workers, port)
+    loop_factory = event_loop_factory(args.event_loop)
     tune_gc()
     sink = Sink(settings, until_caught_up=args.until_caught_up, force_replay=args.force_replay)
-    return asyncio.run(sink.run())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(sink.run())
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``--event-loop``: None for asyncio's own loop, else uvloop's (an optional extra)."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise ConfigError("--event-loop uvloop needs the uvloop package: "
+                          "pip install 'cartridge-warp-sink[uvloop]'") from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def tune_gc() -> None:
@@ -66,6 +81,8 @@ def argv_for_workers(args: argparse.Namespace) -> list[str]:
         out.append("--until-caught-up")
     if args.force_replay:
         out.append("--force-replay")
+    if args.event_loop != "asyncio":
+        out += ["--event-loop", args.event_loop]
     return out
 
 
@@ -105,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lift the ordering guard: re-apply changes on purpose")
     run.add_argument("--workers", type=int, default=1, metavar="N",
                      help="run N processes in the group on this host (multi-core hosts)")
+    run.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
+                     help="the event loop (uvloop: pip install 'cartridge-warp-sink[uvloop]')")
     run.set_defaults(fn=_cmd_run)
 
     check = sub.add_parser("check", help="check Kafka, the registry and PostgreSQL")

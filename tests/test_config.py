@@ -584,3 +584,19 @@ def test_effective_config_round_trips_without_secrets(tmp_path: Path) -> None:
     data = effective_config(s)
     assert data["destination"]["hard_delete_after"] == "P7D"
     assert json.loads(json.dumps(data)) == data
+
+
+def test_workers_inherit_the_run_flags_including_the_event_loop() -> None:
+    from sink.cli import argv_for_workers, build_parser, event_loop_factory
+
+    args = build_parser().parse_args(
+        ["run", "--config", "c.yaml", "--workers", "3", "--until-caught-up",
+         "--event-loop", "uvloop"])
+    assert argv_for_workers(args) == ["--config", "c.yaml", "--until-caught-up",
+                                      "--event-loop", "uvloop"]
+    assert event_loop_factory("asyncio") is None
+    loop = event_loop_factory("uvloop")()  # type: ignore[misc]
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()

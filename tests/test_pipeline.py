@@ -30,7 +30,9 @@ from .support import (
 pytestmark = pytest.mark.integration
 
 
-async def test_10k_events_fold_and_offsets(stack, topic_factory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_10k_events_fold_and_offsets(stack, topic_factory, tmp_path: Path,
+                                           event_loop: str) -> None:
     topic = await topic_factory(partitions=3)
     db = unique("shop")
     ev = MongoEvents(db, "users")
@@ -42,7 +44,8 @@ async def test_10k_events_fold_and_offsets(stack, topic_factory, tmp_path: Path)
     cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
                        dsn=stack.pg_dsn, topic=topic, group=group)
 
-    done = await asyncio.to_thread(run_sink, cfg, "--until-caught-up")
+    done = await asyncio.to_thread(run_sink, cfg, "--until-caught-up",
+                                   "--event-loop", event_loop)
     assert done.returncode == 0, done.stderr[-3000:]
 
     assert_fold(await table_rows(stack.pg_dsn, db, "users"), w.fold)
