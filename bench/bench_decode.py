@@ -44,11 +44,11 @@ from fastavro import parse_schema, schemaless_writer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sink.decoder import DecoderOptions, decode_json  # noqa: E402
-from sink.events import MongoEvents, Oid  # noqa: E402
-from sink.framing import MessageDecoder  # noqa: E402
+from sink.decode.envelope import DecoderOptions, decode_json  # noqa: E402
+from sink.decode.framing import MessageDecoder  # noqa: E402
+from sink.decode.registry import SchemaRegistry  # noqa: E402
 from sink.records import Record  # noqa: E402
-from sink.registry import SchemaRegistry  # noqa: E402
+from sink.tools.events import MongoEvents, Oid  # noqa: E402
 
 Message = tuple[bytes, bytes]
 MONGO_KEY = json.loads((ROOT / "schemas/debezium-mongodb/key.avsc").read_text())

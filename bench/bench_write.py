@@ -36,7 +36,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sink.postgres import PostgreSQLDestinationConnector
+from sink.postgres.connector import PostgreSQLDestinationConnector
 from sink.records import Kind, Record
 
 PLANS = ("free", "pro", "team", "enterprise")
@@ -251,7 +251,7 @@ def main() -> int:
     if args.dsn:
         asyncio.run(bench(args.dsn, args))
         return 0
-    from sink.stack import LocalStack
+    from sink.stack.local import LocalStack
 
     with tempfile.TemporaryDirectory(prefix="warp-bench-") as tmp:
         stack = LocalStack(Path(tmp))

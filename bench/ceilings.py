@@ -15,7 +15,7 @@ The table has our column layout (typed columns, jsonb for documents, version/upd
 soft-delete columns) but no ordering guard, no offsets table and no schema checks.
 
 ``decode``: consume the topic from the beginning (aiokafka ``getmany``, no group) and decode
-every message with ``sink.decoder.decode_json`` (or ``sink.framing.MessageDecoder`` for
+every message with ``sink.decode.decode_json`` (or ``sink.decode.MessageDecoder`` for
 Avro), no PostgreSQL, until the end offsets seen at start.
 
 Each prints one JSON line: ``{"events": n, "seconds": s, ...}`` (the timed part only).
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import loadgen
 
-from sink.config_model import DEFAULT_FLUSH_RECORDS
+from sink.config.model import DEFAULT_FLUSH_RECORDS
 
 META_COLS = ("_cartridge_version", "is_deleted")
 SAMPLE_COLS: list[tuple[str, str]] = [
@@ -168,13 +168,13 @@ async def decode_ceiling(args: argparse.Namespace) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from sink.decoder import decode_json
+    from sink.decode.envelope import decode_json
     from sink.errors import DecodeError
 
     decoder: Any = None
     if args.format == "avro":
-        from sink.framing import MessageDecoder
-        from sink.registry import SchemaRegistry
+        from sink.decode.framing import MessageDecoder
+        from sink.decode.registry import SchemaRegistry
 
         decoder = MessageDecoder(key_format="avro", value_format="avro",
                                  registry=SchemaRegistry(args.registry))

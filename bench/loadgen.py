@@ -6,7 +6,7 @@ Without ``--bootstrap`` the bench's own local stack (``.warp/bench-stack``) is s
 Every scenario writes, in one pass over the same deterministic (seeded) changes:
 
 * ``<base>.dbz``     Debezium 3.x MongoDB envelopes, JsonConverter *without* schemas, as
-                     :class:`sink.events.MongoEvents` builds them (what our sink reads);
+                     :class:`sink.tools.events.MongoEvents` builds them (what our sink reads);
 * ``<base>.dbzs``    the same envelopes and keys with JsonConverter's ``schema`` wrapper
                      (Kafka Connect's default; the JDBC sink and the SMT need a Connect
                      schema) — only with ``--connect-copy`` (``bench/run.py`` asks for it
@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sink.events import _ENVELOPE_SCHEMA, MongoEvents, Oid  # noqa: E402
+from sink.tools.events import _ENVELOPE_SCHEMA, MongoEvents, Oid  # noqa: E402
 
 DB = "bench"
 PARTITIONS = 4
@@ -514,7 +514,7 @@ async def _write(producer: BatchProducer, enc: Encoder, ops: Iterator[Op], topic
 async def load(bootstrap: str, plan: Plan, run_id: str, *, copies: list[str],
                registry: Any = None) -> Loaded:
     """Create the topics and write the setup and timed phases of ``plan``."""
-    from sink.stack import create_topic
+    from sink.stack.local import create_topic
 
     sc = plan.scenario
     started = time.monotonic()
@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     bootstrap = args.bootstrap
     if bootstrap is None:
-        from sink.stack import LocalStack
+        from sink.stack.local import LocalStack
 
         bootstrap = LocalStack(ROOT / ".warp/bench-stack").up().bootstrap_servers
     copies = ([] if args.no_plain else ["plain"]) + (["dbzs"] if args.connect_copy else [])

@@ -97,7 +97,7 @@ async def _run_profiled(config: str, out: Path) -> dict[str, Any]:
 
     from sink.config import load_settings
     from sink.logs import configure
-    from sink.service import Sink
+    from sink.service.sink import Sink
 
     settings = load_settings(config)
     configure(settings.observability.log_format, settings.observability.log_level)

@@ -61,8 +61,8 @@ sys.path.insert(0, str(ROOT))
 import loadgen  # noqa: E402
 from peers import connect as connect_peer  # noqa: E402
 
-from sink.config_model import DEFAULT_FLUSH_RECORDS  # noqa: E402
-from sink.stack import LocalStack, StackInfo, create_topic  # noqa: E402
+from sink.config.model import DEFAULT_FLUSH_RECORDS  # noqa: E402
+from sink.stack.local import LocalStack, StackInfo, create_topic  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 QUIX_VENV = ROOT / ".warp/bench-peers/quix-venv"

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from .cli_common import config_args, settings_from
-from .config import effective_config
-from .errors import ConfigError, WarpError
-from .logs import configure, scrub
+from sink.config import effective_config
+from sink.errors import ConfigError, WarpError
+from sink.logs import configure, scrub
+from sink.tools import config_args, settings_from
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,14 +24,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .service import Sink
+    from sink.service import Sink
 
     settings = settings_from(args)
     configure(settings.observability.log_format, settings.observability.log_level)
     if args.workers < 1:
         raise ConfigError(f"--workers must be 1 or more, got {args.workers}")
     if args.workers > 1:
-        from .workers import run_workers
+        from sink.service import run_workers
 
         port = settings.observability.metrics_port
         return run_workers(argv_for_workers(args), args.workers, port)
@@ -92,19 +92,19 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:
-    from . import stack
+    from sink.stack import main as stack_main
 
-    return stack.main([args.action, *(["--dir", args.dir] if args.dir else [])])
+    return stack_main([args.action, *(["--dir", args.dir] if args.dir else [])])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from sink.tools import run_demo
 
     return run_demo(args.dir, events=args.events)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .check import run_checks
+    from sink.tools import run_checks
 
     settings = settings_from(args)
     return asyncio.run(run_checks(settings))
@@ -141,11 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
     st.set_defaults(fn=_cmd_stack)
 
-    from . import decode_cli, dlq_cli, offsets_cli
+    from sink.tools import add_decode_parser, add_dlq_parser, add_offsets_parser
 
-    offsets_cli.add_parser(sub)
-    dlq_cli.add_parser(sub)
-    decode_cli.add_parser(sub)
+    add_offsets_parser(sub)
+    add_dlq_parser(sub)
+    add_decode_parser(sub)
 
     demo = sub.add_parser("demo", help="local stack + sample events + the sink, then the rows")
     demo.add_argument("--dir", help="stack directory (default ./.warp/stack)")

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sink.stack import LocalStack, create_topic
+from sink.stack.local import LocalStack, create_topic
 
 
 @dataclass

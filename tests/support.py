@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from sink import cli
-from sink.events import MongoEvents, Oid
+from sink.tools.events import MongoEvents, Oid
 
 FIELDS = ("name", "age", "score", "tags", "profile")
 

@@ -20,12 +20,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastavro import parse_schema, schemaless_writer
 
-from sink.decoder import DecoderOptions
-from sink.events import MongoEvents, Oid
-from sink.framing import MessageDecoder
-from sink.postgres import PostgreSQLDestinationConnector
+from sink.decode.envelope import DecoderOptions
+from sink.decode.framing import MessageDecoder
+from sink.decode.registry import SchemaRegistry
+from sink.postgres.connector import PostgreSQLDestinationConnector
 from sink.records import Record, Skip
-from sink.registry import SchemaRegistry
+from sink.tools.events import MongoEvents, Oid
 from tests import schema_registry_server
 from tests.harness import Stack
 from tests.schema_registry_server import RegistryServer

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sink import kafka, logs
+from sink import logs
 from sink.cli import main
 from sink.config import (
     Settings,
@@ -28,6 +28,7 @@ from sink.config import (
     secret_values,
 )
 from sink.errors import ConfigError
+from sink.service import kafka
 
 # The seed README's two examples, verbatim (seed/000_c9400512ced657bf.txt, "Quick Start").
 SEED_BASIC = """\

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
-from sink.decode_cli import add_parser, main, render
-from sink.events import MongoEvents, Oid
+from sink.tools.decode import add_parser, main, render
+from sink.tools.events import MongoEvents, Oid
 from tests import schema_registry_server
 from tests.schema_registry_server import RegistryServer
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from sink.decoder import DecoderOptions, decode_envelope, decode_json, mongo_key
+from sink.decode.envelope import DecoderOptions, decode_envelope, decode_json, mongo_key
+from sink.decode.extjson import ObjectId
 from sink.errors import DecodeError
-from sink.extjson import ObjectId
 from sink.records import Kind, Patch, Record, Skip
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sink.events import MongoEvents
+from sink.tools.events import MongoEvents
 
 from .support import (
     add_age_check,

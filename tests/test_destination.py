@@ -14,9 +14,9 @@ import asyncpg
 import orjson
 import pytest
 
-from sink import metadata
-from sink.names import qualified
-from sink.postgres import PostgreSQLDestinationConnector
+from sink.postgres import metadata
+from sink.postgres.connector import PostgreSQLDestinationConnector
+from sink.postgres.names import qualified
 from sink.records import Kind, Patch, Record
 
 pytestmark = pytest.mark.integration

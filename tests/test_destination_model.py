@@ -3,7 +3,7 @@ updates (set / unset / truncate on top-level and nested paths, array indexes inc
 deletes and tombstones, cut into random batches and written through `write_batch`, must
 leave the table equal to a pure-Python model that applies the events one by one.
 
-The model is written here from MongoDB's semantics, independently of sink.reduce."""
+The model is written here from MongoDB's semantics, independently of sink.postgres.reduce."""
 
 from __future__ import annotations
 

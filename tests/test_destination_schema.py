@@ -11,7 +11,7 @@ import orjson
 import pytest
 import structlog
 
-from sink.names import column_name, quote, table_name
+from sink.postgres.names import column_name, quote, table_name
 from sink.records import ColumnSchema, Kind, Record, TableSchema
 
 from .test_destination import Maker, column_types, make_dest, patch, table_rows, up

@@ -1,5 +1,5 @@
 """``warp-sink dlq inspect|replay`` against real Kafka and PostgreSQL, on dead letters
-written by the sink's own DLQ producer (``sink.dlq``)."""
+written by the sink's own DLQ producer (``sink.service.dead_letters``)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from sink import dlq_cli
-from sink.dlq import DeadLetter, DeadLetterQueue
 from sink.errors import RecordError
-from sink.stack import create_topic
+from sink.service.dead_letters import DeadLetter, DeadLetterQueue
+from sink.stack.local import create_topic
+from sink.tools.dlq import cli as dlq_cli
 
 from .support import partitions, warp
 

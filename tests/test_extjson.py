@@ -25,9 +25,9 @@ from bson.json_util import JSONMode, JSONOptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sink import extjson
+from sink.decode import extjson
+from sink.decode.extjson import Binary, ObjectId, canonical_key_text
 from sink.errors import DecodeError
-from sink.extjson import Binary, ObjectId, canonical_key_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OID = "596e275826f08b2730779e1f"

@@ -20,13 +20,13 @@ from fastavro import parse_schema, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sink.decode_schema import schema_node
-from sink.decoder import DecoderOptions, decode_json
+from sink.decode.envelope import DecoderOptions, decode_json
+from sink.decode.framing import MessageDecoder, schema_id
+from sink.decode.registry import SchemaRegistry
+from sink.decode.schema import schema_node
 from sink.errors import ConfigError, DecodeError, TransientError
-from sink.events import MongoEvents, Oid
-from sink.framing import MessageDecoder, schema_id
 from sink.records import Kind, Patch, Record, Skip
-from sink.registry import SchemaRegistry
+from sink.tools.events import MongoEvents, Oid
 from tests import schema_registry_server
 from tests.schema_registry_server import RegistryServer
 

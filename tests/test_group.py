@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from sink.events import MongoEvents
+from sink.tools.events import MongoEvents
 
 from .support import (
     assert_fold,

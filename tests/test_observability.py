@@ -26,8 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sink import logs
 from sink.config import load_settings
-from sink.events import MongoEvents, Oid
 from sink.metrics import HealthServer, Metrics
+from sink.tools.events import MongoEvents, Oid
 
 from .support import produce, unique
 
@@ -298,7 +298,7 @@ async def _stop(sink: Any, task: asyncio.Task[int]) -> int:
 
 @pytest.mark.integration
 async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_path: Path) -> None:
-    from sink.service import Sink
+    from sink.service.sink import Sink
 
     topic = await topic_factory(partitions=1)
     db, group, port = unique("obs"), unique("g"), free_port()
@@ -411,7 +411,7 @@ async def test_service_metrics_and_probes(stack: Any, topic_factory: Any, tmp_pa
 async def test_readyz_stays_503_while_the_assignment_is_set_up(
     stack: Any, topic_factory: Any, tmp_path: Path
 ) -> None:
-    from sink.service import Sink
+    from sink.service.sink import Sink
 
     topic = await topic_factory(partitions=1)
     port = free_port()
@@ -448,7 +448,7 @@ async def test_readyz_stays_503_while_the_assignment_is_set_up(
 async def test_records_fetched_while_the_assignment_is_set_up_are_not_lost(
     stack: Any, topic_factory: Any, tmp_path: Path
 ) -> None:
-    from sink.service import Sink
+    from sink.service.sink import Sink
 
     topic = await topic_factory(partitions=1)
     db, port = unique("obs"), free_port()

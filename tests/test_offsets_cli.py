@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from sink import metadata
-from sink.stack import create_topic
+from sink.postgres import metadata
+from sink.stack.local import create_topic
 
 from .support import committed_offsets, warp
 

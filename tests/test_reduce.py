@@ -1,4 +1,4 @@
-"""Pure unit tests of sink.reduce: folding a key's records into segments, composing
+"""Pure unit tests of sink.postgres.reduce: folding a key's records into segments, composing
 patches, MongoDB path semantics on documents, and a property test checking that writing
 the reduced segments is the same as applying every record one by one."""
 
@@ -10,14 +10,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sink.records import Kind, Patch, Record
-from sink.reduce import (
+from sink.postgres.reduce import (
     Change,
     apply_patch_to_document,
     compose_patches,
     encode_position,
     reduce_records,
 )
+from sink.records import Kind, Patch, Record
 
 
 def rec(kind: Kind, op: str, key: Any = "k", values: dict[str, Any] | None = None,

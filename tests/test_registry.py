@@ -16,8 +16,8 @@ import structlog
 from pydantic import SecretStr
 
 from sink.config import SourceConfig
+from sink.decode.registry import SchemaRegistry
 from sink.errors import ConfigError, DecodeError, TransientError
-from sink.registry import SchemaRegistry
 from tests import schema_registry_server
 from tests.schema_registry_server import RegistryServer
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sink import logs
-from sink.events import MongoEvents, Oid
+from sink.tools.events import MongoEvents, Oid
 
 from .support import produce, read_topic, unique
 

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sink.stack import LocalStack, create_topic, main, pid_alive
+from sink.stack.local import LocalStack, create_topic, main, pid_alive
 from tests.harness import Stack
 
 pytestmark = pytest.mark.integration

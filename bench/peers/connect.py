@@ -18,7 +18,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sink.stack_kafka import StackError, maven_classpath
+from sink.stack.kafka import StackError, maven_classpath
 
 POM = Path(__file__).resolve().parent / "pom.xml"
 # Kafka's own connect-standalone.sh default heap (KAFKA_HEAP_OPTS).

@@ -1,0 +1,326 @@
+"""Typed conversion of row values by their Connect logical type (see :mod:`decode_schema`).
+
+Values may be JSON-shaped (base64 strings, epoch integers) or already typed by an Avro
+reader (``bytes``, ``Decimal``, ``datetime``); both convert to the same Python values:
+zone-less timestamps → naive ``datetime`` (aware UTC when ``aware``), ZonedTimestamp →
+aware ``datetime``, dates → ``date``, times → ``time`` (``timedelta`` outside 0-24 h, as
+MySQL TIME allows), Decimal/VariableScaleDecimal → ``Decimal``, Uuid → ``UUID``, Json →
+parsed JSON, bytes → ``bytes``, MicroDuration → ``timedelta``; Enum/EnumSet/Xml/Interval
+stay strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sink.decode.common import UTC, fail, show
+from sink.decode.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
+from sink.decode.schema import SchemaNode
+from sink.errors import DecodeError
+
+UNAVAILABLE = "__debezium_unavailable_value"
+_UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
+_UNAVAILABLE_BYTES = UNAVAILABLE.encode()
+_U64_LIMIT = 2**64
+_I64_MIN = -(2**63)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_EPOCH_DATE = date(1970, 1, 1)
+_DAY_US = 86_400_000_000
+_PG_INFINITY = 9223372036825200000  # PostgreSQL 'infinity' as Debezium micro/nano timestamps
+_PG_NEG_INFINITY = -9223372036832400000
+
+
+def _bad(msg: str) -> Exception:
+    return fail("bad_value", msg)
+
+
+def is_unavailable(raw: Any) -> bool:
+    """Debezium's placeholder for an unchanged TOASTed column (string, bytes or array)."""
+    if type(raw) is str:
+        return raw in (UNAVAILABLE, _UNAVAILABLE_B64)
+    if type(raw) is bytes:
+        return raw == _UNAVAILABLE_BYTES
+    return type(raw) is list and len(raw) == 1 and raw[0] == UNAVAILABLE
+
+
+def convert_row(
+    row: Mapping[str, Any], node: SchemaNode | None, limit: int, aware: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """Convert a struct of column values; also returns the columns Debezium left unavailable."""
+    values: dict[str, Any] = {}
+    unavailable: list[str] = []
+    for col, raw in row.items():
+        if raw is not None and is_unavailable(raw):
+            unavailable.append(col)
+            continue
+        sub = node.field(col) if node is not None else None
+        try:
+            values[col] = convert_value(raw, sub, limit - 1, aware)
+        except DecodeError as exc:
+            raise fail(exc.code, f"column {col!r}: {exc}") from None
+    return values, unavailable
+
+
+def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = False) -> Any:
+    """Convert one value by its schema node (None: schemaless, checked but kept as is)."""
+    if v is None:
+        return None
+    if limit <= 0:
+        raise fail("too_deep", "value nested too deeply")
+    if node is None:
+        return plain(v, limit)
+    name = node.name
+    if name is not None:
+        conv = _LOGICAL.get(name)
+        if conv is not None:
+            return conv(v, node, limit, aware)
+    kind = node.kind
+    t = type(v)
+    if kind == "int":
+        if t is int and _I64_MIN <= v < _U64_LIMIT:
+            return v
+        if t is float and abs(v) >= _U64_LIMIT:
+            raise InexactNumber
+        raise _bad(f"expected an integer, got {show(v)}")
+    if kind == "float":
+        if t is float or t is int or t is ExactFloat or t is Decimal:
+            return float(v)
+        if t is str and v in ("NaN", "Infinity", "-Infinity"):
+            return float(v)
+        raise _bad(f"expected a number, got {show(v)}")
+    if kind == "string":
+        if t is str:
+            return v
+        raise _bad(f"expected a string, got {show(v)}")
+    if kind == "bool":
+        if t is bool:
+            return v
+        raise _bad(f"expected a boolean, got {show(v)}")
+    if kind == "bytes":
+        return _bytes(v)
+    if kind == "struct":
+        if t is not dict:
+            raise _bad(f"expected a struct, got {show(v)}")
+        return convert_row(v, node, limit, aware)[0]
+    if kind == "array":
+        if t is not list:
+            raise _bad(f"expected an array, got {show(v)}")
+        items = node.child("items")
+        return [convert_value(x, items, limit - 1, aware) for x in v]
+    if kind == "map" and t is dict:
+        values = node.child("values")
+        return {k: convert_value(x, values, limit - 1, aware) for k, x in v.items()}
+    return plain(v, limit)
+
+
+def plain(v: Any, limit: int) -> Any:
+    """A schemaless JSON value: depth and number range checked, exact floats unwrapped."""
+    t = type(v)
+    if t is dict or t is list:
+        if limit <= 0:
+            raise fail("too_deep", "value nested too deeply")
+        keys = v.keys() if t is dict else range(len(v))
+        for k in keys:
+            x = v[k]
+            tx = type(x)
+            if tx is dict or tx is list or tx is int or tx is float or tx is ExactFloat:
+                v[k] = plain(x, limit - 1)
+        return v
+    if t is int:
+        if not _I64_MIN <= v < _U64_LIMIT:
+            raise fail("number_out_of_range", f"integer {v} is outside 64 bits")
+    elif t is float:
+        if abs(v) >= _U64_LIMIT:
+            raise InexactNumber
+    elif t is ExactFloat:
+        return float(v)
+    return v
+
+
+def _bytes(v: Any) -> bytes:
+    if type(v) is str:
+        try:
+            return base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise _bad(f"not valid base64: {show(v)}") from None
+    if isinstance(v, bytes | bytearray):
+        return bytes(v)
+    raise _bad(f"expected bytes, got {show(v)}")
+
+
+def _date(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    if type(v) is int:
+        try:
+            return _EPOCH_DATE + timedelta(days=v)
+        except OverflowError:
+            raise _bad(f"date {v} days is out of range") from None
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    raise _bad(f"expected days since epoch, got {show(v)}")
+
+
+def _time_in(mul: int, div: int) -> Callable[[Any, SchemaNode, int, bool], Any]:
+    def conv(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+        if isinstance(v, time | timedelta):
+            return v
+        if type(v) is not int or abs(v) > 2**63:
+            raise _bad(f"expected a time of day as an integer, got {show(v)}")
+        us = v * mul // div
+        if 0 <= us < _DAY_US:
+            secs, micro = divmod(us, 1_000_000)
+            return time(secs // 3600, secs // 60 % 60, secs % 60, micro)
+        return timedelta(microseconds=us)  # MySQL TIME: negative or beyond 24 h
+
+    return conv
+
+
+def _timestamp_in(mul: int, div: int) -> Callable[[Any, SchemaNode, int, bool], Any]:
+    def conv(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+        if isinstance(v, datetime):
+            if aware:
+                return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+            return v if v.tzinfo is None else v.astimezone(UTC).replace(tzinfo=None)
+        if type(v) is not int:
+            raise _bad(f"expected an epoch timestamp integer, got {show(v)}")
+        us = v * mul // div
+        try:
+            dt = _EPOCH_NAIVE + timedelta(microseconds=us)
+        except OverflowError:
+            if v in (_PG_INFINITY, _PG_NEG_INFINITY):
+                dt = datetime.max if v > 0 else datetime.min
+            else:
+                raise _bad(f"timestamp {v} is out of range") from None
+        return dt.replace(tzinfo=UTC) if aware else dt
+
+    return conv
+
+
+def _zoned_timestamp(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    if isinstance(v, datetime):
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+    if type(v) is str:
+        if v in ("infinity", "-infinity"):
+            return (datetime.max if v[0] == "i" else datetime.min).replace(tzinfo=UTC)
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            raise _bad(f"not an ISO-8601 timestamp: {show(v)}") from None
+        return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    raise _bad(f"expected an ISO-8601 timestamp string, got {show(v)}")
+
+
+def _iso(parse: Callable[[str], Any], what: str) -> Callable[[Any, SchemaNode, int, bool], Any]:
+    def conv(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+        if type(v) is not str:
+            return v if isinstance(v, date | time) else _raise(f"expected {what}, got {show(v)}")
+        try:
+            return parse(v)
+        except ValueError:
+            raise _bad(f"not an ISO-8601 {what}: {show(v)}") from None
+
+    return conv
+
+
+def _raise(msg: str) -> Any:
+    raise _bad(msg)
+
+
+def _duration(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    if isinstance(v, timedelta):
+        return v
+    if type(v) in (int, float, ExactFloat):
+        try:
+            return timedelta(microseconds=v)
+        except OverflowError:
+            raise _bad(f"duration {v} µs is out of range") from None
+    raise _bad(f"expected a duration in microseconds, got {show(v)}")
+
+
+def _unscaled(raw: Any, scale: int) -> Decimal:
+    if type(raw) is str and len(raw) > 4096:
+        raise _bad("Decimal value is too long")
+    data = _bytes(raw)
+    return Decimal(f"{int.from_bytes(data, 'big', signed=True)}E{-scale}")
+
+
+def _decimal(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    t = type(v)
+    if t is Decimal:
+        return v
+    if t is int:
+        return Decimal(v)
+    if t is ExactFloat:
+        return Decimal(v.text)
+    if t is float:
+        text = repr(v)
+        digits = text.split("e")[0].replace("-", "").replace(".", "").strip("0")
+        if len(digits) > 15 or abs(v) >= 2**53:
+            raise InexactNumber  # decimal.format=NUMERIC beyond double precision
+        return Decimal(text)
+    return _unscaled(v, node.scale)
+
+
+def _variable_decimal(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    if type(v) is Decimal:
+        return v
+    if type(v) is not dict or type(v.get("scale")) is not int:
+        raise _bad(f"expected a VariableScaleDecimal {{scale, value}}, got {show(v)}")
+    if not -10000 <= v["scale"] <= 10000:
+        raise _bad(f"VariableScaleDecimal scale {v['scale']} out of range")
+    return _unscaled(v.get("value"), v["scale"])
+
+
+def _uuid(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    if isinstance(v, uuid.UUID):
+        return v
+    if type(v) is str and len(v) <= 64:
+        try:
+            return uuid.UUID(v)
+        except ValueError:
+            pass
+    raise _bad(f"not a UUID: {show(v)}")
+
+
+def _json(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    if type(v) is not str:
+        return plain(v, limit)
+    try:
+        parsed = parse_json(v)
+    except DecodeError as exc:
+        raise _bad(f"io.debezium.data.Json value: {exc}") from None
+    try:
+        return plain(parsed, limit)
+    except InexactNumber:  # a float beyond 2**64 (or an integer beyond 64 bits): re-read
+        return plain(parse_exact(v, keep_float_text=True), limit)
+
+
+_LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {
+    "io.debezium.time.Date": _date,
+    "org.apache.kafka.connect.data.Date": _date,
+    "io.debezium.time.Time": _time_in(1000, 1),
+    "org.apache.kafka.connect.data.Time": _time_in(1000, 1),
+    "io.debezium.time.MicroTime": _time_in(1, 1),
+    "io.debezium.time.NanoTime": _time_in(1, 1000),
+    "io.debezium.time.Timestamp": _timestamp_in(1000, 1),
+    "org.apache.kafka.connect.data.Timestamp": _timestamp_in(1000, 1),
+    "io.debezium.time.MicroTimestamp": _timestamp_in(1, 1),
+    "io.debezium.time.NanoTimestamp": _timestamp_in(1, 1000),
+    "io.debezium.time.ZonedTimestamp": _zoned_timestamp,
+    "io.debezium.time.ZonedTime": _iso(time.fromisoformat, "time with offset"),
+    "io.debezium.time.IsoDate": _iso(date.fromisoformat, "date"),
+    "io.debezium.time.IsoTime": _iso(time.fromisoformat, "time"),
+    "io.debezium.time.IsoTimestamp": _iso(datetime.fromisoformat, "timestamp"),
+    "io.debezium.time.MicroDuration": _duration,
+    "org.apache.kafka.connect.data.Decimal": _decimal,
+    "io.debezium.data.VariableScaleDecimal": _variable_decimal,
+    "io.debezium.data.Uuid": _uuid,
+    "io.debezium.data.Json": _json,
+}

@@ -1,0 +1,120 @@
+"""The marker types the Extended-JSON reader produces, and the canonical text of a key.
+
+:class:`ObjectId` (a ``str`` of 24 lowercase hex digits) and :class:`Binary` (``bytes``
+that remember a BSON subtype) keep what plain Python types would lose;
+:func:`canonical_key_text` turns a decoded ``_id`` into the primary-key text: ObjectId →
+its hex, str → itself, anything else → compact canonical Extended JSON v2 in which every
+number MongoDB considers equal (int32, int64, integral double) has one text.
+All three are re-exported by :mod:`sink.decode.extjson`.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from sink.errors import DecodeError
+
+__all__ = ["Binary", "ObjectId", "canonical_key_text"]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ObjectId(str):
+    """A BSON ObjectId: its 24 lowercase hex digits, marked as an ObjectId."""
+
+    __slots__ = ()
+
+
+class Binary(bytes):
+    """BSON binary data whose subtype is neither 0 (plain ``bytes``) nor a 16-byte UUID."""
+
+    subtype: int
+
+    def __new__(cls, data: bytes, subtype: int) -> Binary:
+        obj = super().__new__(cls, data)
+        obj.subtype = subtype
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Binary, (bytes(self), self.subtype))
+
+    def __repr__(self) -> str:
+        return f"Binary({bytes(self)!r}, {self.subtype})"
+
+
+def canonical_key_text(value: Any) -> str:
+    """The primary-key text of a decoded MongoDB ``_id`` (see the module docstring)."""
+    if isinstance(value, str):
+        return str(value)
+    out: list[str] = []
+    _canon(value, out, 0)
+    return "".join(out)
+
+
+def _canon(v: Any, out: list[str], depth: int) -> None:
+    if depth > 256:
+        raise DecodeError("key nested too deeply", code="too_deep")
+    if isinstance(v, ObjectId):
+        out.append('{"$oid":"' + str(v) + '"}')
+    elif isinstance(v, str):
+        out.append(orjson.dumps(v).decode())
+    elif v is None or isinstance(v, bool):
+        out.append("null" if v is None else ("true" if v else "false"))
+    elif isinstance(v, int):
+        out.append('{"$numberLong":"' + str(v) + '"}')
+    elif isinstance(v, float):
+        if v.is_integer() and _INT64_MIN <= v <= _INT64_MAX:
+            out.append('{"$numberLong":"' + str(int(v)) + '"}')
+        elif math.isnan(v) or math.isinf(v):
+            text = "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+            out.append('{"$numberDouble":"' + text + '"}')
+        else:
+            out.append('{"$numberDouble":"' + repr(v) + '"}')
+    elif isinstance(v, Decimal):
+        out.append('{"$numberDecimal":"' + str(v) + '"}')
+    elif isinstance(v, datetime):
+        aware = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+        ms = (aware - _EPOCH) // timedelta(milliseconds=1)
+        out.append('{"$date":{"$numberLong":"' + str(ms) + '"}}')
+    elif isinstance(v, uuid.UUID):
+        _canon_binary(v.bytes, 4, out)
+    elif isinstance(v, Binary):
+        _canon_binary(bytes(v), v.subtype, out)
+    elif isinstance(v, bytes | bytearray | memoryview):
+        _canon_binary(bytes(v), 0, out)
+    elif isinstance(v, dict):
+        first = next(iter(v), None)
+        if first in ("$timestamp", "$minKey", "$maxKey") and len(v) == 1:
+            out.append(orjson.dumps(v).decode())
+            return
+        out.append("{")
+        for i, (k, item) in enumerate(v.items()):
+            if i:
+                out.append(",")
+            out.append(orjson.dumps(str(k)).decode())
+            out.append(":")
+            _canon(item, out, depth + 1)
+        out.append("}")
+    elif isinstance(v, list | tuple):
+        out.append("[")
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            _canon(item, out, depth + 1)
+        out.append("]")
+    else:
+        raise DecodeError(f"cannot use a {type(v).__name__} as a document key", code="bad_key")
+
+
+def _canon_binary(data: bytes, subtype: int, out: list[str]) -> None:
+    b64 = base64.b64encode(data).decode()
+    out.append('{"$binary":{"base64":"' + b64 + '","subType":"' + format(subtype, "02x") + '"}}')

@@ -1,0 +1,400 @@
+"""The PostgreSQL destination: the seed's connector, used by the library API and the service.
+
+One `apply` = one transaction: DDL if needed, every table's changes, DLQ hand-off of
+records PostgreSQL refuses (isolated by bisecting inside savepoints), then the
+partitions' next offsets, then COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from sink.errors import ConfigError, FatalError, RecordError, TransientError, WarpError
+from sink.postgres import metadata
+from sink.postgres import types as pgtypes
+from sink.postgres.catalog import Catalog
+from sink.postgres.errors import StaleCatalog, classify
+from sink.postgres.metadata import Conn
+from sink.postgres.names import DELETED_AT, IS_DELETED, column_name, quote, table_name
+from sink.postgres.statements import STAGE_MIN_ROWS, STAGE_MIN_ROWS_MERGE
+from sink.postgres.writer import TableResult, WriteOptions, write_table
+from sink.records import Record, SchemaChange, TableSchema
+
+log = structlog.get_logger("sink.postgres")
+
+TableKey = tuple[str, str]
+_STALE_RETRIES = 3  # a table changed by another session: reload its shape and rerun
+BadRecords = list[tuple[Record, WarpError]]
+OnBad = Callable[[BadRecords], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    tables: dict[TableKey, TableResult] = field(default_factory=dict)
+    failed: BadRecords = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class PostgreSQLDestinationConnector:
+    """Writes `Record`s to PostgreSQL (the seed's API, DESIGN section 5)."""
+
+    def __init__(
+        self,
+        connection_string: str,
+        metadata_schema: str = "cartridge_warp_metadata",
+        batch_size: int = 1000,
+        max_connections: int = 10,
+        min_connections: int = 2,
+        connection_timeout: float = 30.0,
+        command_timeout: float = 60.0,
+        enable_soft_deletes: bool = True,
+        deletion_strategy: str = "soft",
+        upsert_mode: str = "on_conflict",
+        max_retries: int = 3,
+        *,
+        string_type: str = "text",
+        hard_delete_after: timedelta = timedelta(days=7),
+        ssl: Any = None,
+    ) -> None:
+        if deletion_strategy not in ("soft", "hard", "both"):
+            raise ConfigError(
+                f"deletion_strategy must be soft, hard or both, not {deletion_strategy!r}"
+            )
+        if upsert_mode not in ("on_conflict", "merge"):
+            raise ConfigError(f"upsert_mode must be on_conflict or merge, not {upsert_mode!r}")
+        self._dsn = connection_string
+        self.metadata_schema = metadata_schema
+        self.batch_size = batch_size
+        self.max_connections = max_connections
+        self.min_connections = min_connections
+        self.connection_timeout = connection_timeout
+        self.command_timeout = command_timeout
+        self.deletion_strategy = deletion_strategy if enable_soft_deletes else "hard"
+        self.upsert_mode = upsert_mode
+        self.max_retries = max_retries
+        self.hard_delete_after = hard_delete_after
+        self._ssl = ssl
+        self.catalog = Catalog(metadata_schema, varchar=string_type == "varchar")
+        self._varchar = string_type == "varchar"
+        # Upserts of this many rows or more are COPYed through a staging table.
+        self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
+        self._pool: asyncpg.Pool | None = None
+        self._topic_tables: dict[str, TableKey] = {}
+        self.database = _database_name(connection_string)
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the pool (retrying transient failures) and create/migrate the metadata schema."""
+        if self._pool is not None:
+            return
+        self._pool = await self._retry(self._create_pool, "connect")
+        async with self._pool.acquire() as conn:
+            await metadata.migrate(conn, self.metadata_schema)
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=self.min_connections,
+            max_size=self.max_connections,
+            timeout=self.connection_timeout,
+            command_timeout=self.command_timeout,
+            statement_cache_size=1024,
+            ssl=self._ssl,
+        )
+        assert pool is not None
+        return pool
+
+    async def disconnect(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (TimeoutError, OSError):
+                pool.terminate()
+
+    async def test_connection(self) -> bool:
+        try:
+            async with self.pool.acquire() as conn:
+                return bool(await conn.fetchval("SELECT 1") == 1)
+        except Exception:
+            return False
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise TransientError("not connected to PostgreSQL (call connect first)")
+        return self._pool
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(size, idle, active) read from the pool."""
+        if self._pool is None:
+            return (0, 0, 0)
+        size, idle = self._pool.get_size(), self._pool.get_idle_size()
+        return (size, idle, size - idle)
+
+    # --- the seed's schema methods ----------------------------------------------
+
+    async def create_schema_if_not_exists(self, schema_name: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema_name)}")
+
+    async def create_table_if_not_exists(self, schema_name: str, table_schema: TableSchema) -> None:
+        key_types = {
+            column_name(c.name): _seed_type(c.pg_type)
+            for c in table_schema.columns if c.name in table_schema.primary_key
+        }
+        async with self.pool.acquire() as conn, conn.transaction():
+            info = await self.catalog.ensure_table(
+                conn, schema_name, table_name(table_schema.name), key_types,
+                soft_deletes=self.deletion_strategy != "hard",
+            )
+            for col in table_schema.columns:
+                name = column_name(col.name)
+                if name not in info.columns:
+                    await self.catalog.add_column(conn, info, name, _seed_type(col.pg_type))
+
+    async def apply_schema_changes(self, schema_name: str, changes: list[SchemaChange]) -> None:
+        """Apply explicit evolution steps: ``add_column`` (details: column_name, column_type)
+        and ``widen_column`` (column_name, new_type). Narrowing requests are refused."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            for ch in changes:
+                info = await self.catalog.load(conn, schema_name, table_name(ch.table_name))
+                if info is None:
+                    raise RecordError(f"table {schema_name}.{ch.table_name} does not exist")
+                col = column_name(str(ch.details["column_name"]))
+                if ch.change_type == "add_column":
+                    pg_type = _seed_type(str(ch.details.get("column_type", "string")))
+                    if col not in info.columns:
+                        await self.catalog.add_column(conn, info, col, pg_type)
+                elif ch.change_type == "widen_column":
+                    new = _seed_type(str(ch.details["new_type"]))
+                    old = info.columns[col]
+                    if pgtypes.widen(old, new) != new:
+                        log.warning("type narrowing refused", schema=schema_name,
+                                    table=ch.table_name, column=col, old_type=old, new_type=new)
+                        continue
+                    await self.catalog.widen_column(conn, info, col, new)
+                else:
+                    raise RecordError(f"unknown schema change type {ch.change_type!r}")
+
+    # --- markers -------------------------------------------------------------------
+
+    async def update_marker(self, schema_name: str, table_name: str, marker: Any) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                f"INSERT INTO {quote(self.metadata_schema)}.markers (schema_name, table_name,"
+                " marker) VALUES ($1, $2, $3::jsonb) ON CONFLICT (schema_name, table_name) DO "
+                "UPDATE SET marker = EXCLUDED.marker, updated_at = now()",
+                schema_name, table_name, pgtypes.to_json_text(marker),
+            )
+
+    async def get_marker(self, schema_name: str, table_name: str) -> Any | None:
+        async with self.pool.acquire() as conn:
+            raw = await conn.fetchval(
+                f"SELECT marker FROM {quote(self.metadata_schema)}.markers "
+                "WHERE schema_name = $1 AND table_name = $2",
+                schema_name, table_name,
+            )
+        return None if raw is None else orjson.loads(raw)
+
+    # --- writing -----------------------------------------------------------------
+
+    def options(self, force: bool = False) -> WriteOptions:
+        return WriteOptions(
+            metadata_schema=self.metadata_schema, deletion_strategy=self.deletion_strategy,
+            upsert_mode=self.upsert_mode, varchar=self._varchar, force=force,
+            stage_min_rows=self.stage_min_rows,
+        )
+
+    async def write_batch(self, schema_name: str, records: list[Record]) -> None:
+        """Apply records in one transaction (library API). Records without a schema get
+        ``schema_name``. Transient failures are retried ``max_retries`` times; a record
+        PostgreSQL refuses raises RecordError and nothing of the batch is applied."""
+        for rec in records:
+            if rec.schema is None:
+                rec.schema = schema_name
+
+        async def once() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._write_all(conn, records, self.options())
+
+        await self._retry(once, "write_batch")
+
+    async def apply(
+        self,
+        records: list[Record],
+        offsets: Mapping[tuple[str, int], tuple[int | None, int]],
+        group_id: str,
+        *,
+        force: bool = False,
+        on_bad: OnBad | None = None,
+    ) -> ApplyResult:
+        """One flush unit in one transaction: records (refused ones isolated and handed
+        to ``on_bad`` before commit), then the offsets. Raises TransientError to retry
+        the whole unit, metadata.OffsetConflict when another instance owns a partition."""
+        started = time.perf_counter()
+        opts = self.options(force)
+        for attempt in range(_STALE_RETRIES + 1):
+            result = ApplyResult()
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._remember_topics(conn, records)
+                    await self._write_isolating(conn, records, opts, result,
+                                                final=attempt == _STALE_RETRIES)
+                    if result.failed:
+                        if on_bad is None:
+                            raise result.failed[0][1]
+                        await on_bad(result.failed)
+                    if offsets:
+                        await metadata.store_offsets(conn, self.metadata_schema, group_id,
+                                                     offsets)
+            except BaseException as exc:
+                self.catalog.forget()
+                self._topic_tables.clear()  # rows written in the rolled-back transaction
+                if isinstance(exc, (metadata.OffsetConflict, asyncio.CancelledError)):
+                    raise
+                err = classify(exc)
+                if isinstance(err, StaleCatalog) and attempt < _STALE_RETRIES:
+                    log.info("table changed under a cached shape; reloading", error=str(err))
+                    continue  # the catalog is reloaded: run the unit again
+                if err is exc:
+                    raise
+                raise err from exc
+            break
+        result.seconds = time.perf_counter() - started
+        return result
+
+    async def _write_isolating(
+        self, conn: Conn, records: list[Record], opts: WriteOptions,
+        result: ApplyResult, *, final: bool = False,
+    ) -> None:
+        """``final``: the last run of the unit; a shape error that survived every reload of
+        the catalog is then the records' fault, isolated like any refused record."""
+        try:
+            async with conn.transaction():  # a savepoint: a refused record rolls back only this
+                tables = await self._write_all(conn, records, opts)
+        except Exception as exc:
+            self.catalog.forget()
+            err = classify(exc)
+            if final and isinstance(err, StaleCatalog):
+                err = RecordError(str(err), code="rejected")
+            if err.retriable or isinstance(err, FatalError):
+                raise err from exc
+            if len(records) == 1:
+                result.failed.append((records[0], err))
+                return
+            mid = len(records) // 2
+            await self._write_isolating(conn, records[:mid], opts, result, final=final)
+            await self._write_isolating(conn, records[mid:], opts, result, final=final)
+            return
+        for key, tr in tables.items():
+            into = result.tables.setdefault(key, TableResult())
+            into.operations.update(tr.operations)
+            into.overflowed.update(tr.overflowed)
+            into.evolution.added += tr.evolution.added
+            into.evolution.widened += tr.evolution.widened
+
+    async def _write_all(
+        self, conn: Conn, records: list[Record], opts: WriteOptions
+    ) -> dict[TableKey, TableResult]:
+        by_table: dict[TableKey, list[Record]] = defaultdict(list)
+        for rec in records:
+            if rec.schema is None or rec.table is None:
+                raise RecordError("record names no table", code="no_table")
+            by_table[(rec.schema, rec.table)].append(rec)
+        out: dict[TableKey, TableResult] = {}
+        for (schema, table), recs in by_table.items():
+            key = (table_name(schema), table_name(table))  # names over 63 bytes: shortened
+            out[key] = await write_table(conn, self.catalog, opts, *key, recs)
+        return out
+
+    async def _remember_topics(self, conn: Conn, records: list[Record]) -> None:
+        for rec in records:
+            if rec.topic is None or rec.schema is None or rec.table is None:
+                continue
+            key = (rec.schema, rec.table)
+            if self._topic_tables.get(rec.topic) != key:
+                await metadata.remember_topic(conn, self.metadata_schema, rec.topic, key)
+                self._topic_tables[rec.topic] = key
+
+    async def table_for_topic(self, topic: str) -> TableKey | None:
+        """The table a topic's events went to (for tombstones, whose value names none)."""
+        found = self._topic_tables.get(topic)
+        if found is None:
+            async with self.pool.acquire() as conn:
+                found = await metadata.topic_table(conn, self.metadata_schema, topic)
+            if found is not None:
+                self._topic_tables[topic] = found
+        return found
+
+    async def load_offsets(self, group_id: str, topics: list[str]) -> dict[tuple[str, int], int]:
+        async with self.pool.acquire() as conn:
+            return await metadata.load_offsets(conn, self.metadata_schema, group_id, topics)
+
+    async def purge_soft_deleted(self) -> int:
+        """``deletion_strategy: both``: remove rows soft-deleted longer than
+        ``hard_delete_after`` from every table the sink created (tables dropped since are
+        skipped). Returns the number of rows removed."""
+        total = 0
+        async with self.pool.acquire() as conn:
+            tables = await conn.fetch(
+                f"SELECT schema_name, table_name FROM {quote(self.metadata_schema)}.tables "
+                "WHERE to_regclass(format('%I.%I', schema_name, table_name)) IS NOT NULL"
+            )
+            for row in tables:
+                status = await conn.execute(
+                    f"DELETE FROM {quote(row['schema_name'])}.{quote(row['table_name'])} "
+                    f"WHERE {quote(IS_DELETED)} AND {quote(DELETED_AT)} < now() - $1::interval",
+                    self.hard_delete_after,
+                )
+                total += int(status.split()[-1])
+        return total
+
+    async def _retry(self, fn: Callable[[], Awaitable[Any]], what: str) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await fn()
+            except Exception as exc:
+                self.catalog.forget()
+                err = classify(exc)
+                if not err.retriable or attempt >= self.max_retries:
+                    if err is exc:
+                        raise
+                    raise err from exc
+                attempt += 1
+                delay = min(10.0, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
+                if not isinstance(err, StaleCatalog):
+                    log.warning("retrying", operation=what, attempt=attempt, error=str(err),
+                                delay=round(delay, 2))
+                    await asyncio.sleep(delay)
+
+
+def _database_name(dsn: str) -> str:
+    tail = dsn.rsplit("/", 1)[-1] if "://" in dsn and dsn.count("/") >= 3 else ""
+    return tail.split("?", 1)[0] or "postgres"
+
+
+_SEED_TYPES = {
+    "string": pgtypes.TEXT, "text": pgtypes.TEXT, "integer": pgtypes.INTEGER,
+    "int": pgtypes.INTEGER, "bigint": pgtypes.BIGINT, "float": pgtypes.REAL,
+    "double": pgtypes.DOUBLE, "boolean": pgtypes.BOOLEAN, "timestamp": pgtypes.TIMESTAMPTZ,
+    "date": pgtypes.DATE, "json": pgtypes.JSONB, "object": pgtypes.JSONB, "array": pgtypes.JSONB,
+    "binary": pgtypes.BYTEA, "decimal": pgtypes.NUMERIC, "uuid": pgtypes.UUID,
+}
+
+
+def _seed_type(name: str) -> str:
+    return _SEED_TYPES.get(name.lower(), name)

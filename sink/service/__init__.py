@@ -1,0 +1,26 @@
+"""The running consumer: consume → decode → batch → write → commit.
+
+:class:`Sink` is the service ``warp-sink run`` starts. Inside: ``sink`` (the loop and its
+life cycle), ``intake`` (a fetched message into the batcher), ``batcher`` (what is buffered,
+when to flush), ``commits`` (Kafka commits behind the PostgreSQL commit), ``ownership``
+(partitions assigned and revoked, fencing), ``catchup`` (``--until-caught-up``), ``retry``
+(the retry policy), ``dead_letters`` (the DLQ producer), ``kafka`` (client construction,
+shared with the tools), ``report`` (metrics per flush), ``workers`` (``--workers N``).
+Other layers import from this module only.
+"""
+
+from sink.service.kafka import admin as kafka_admin
+from sink.service.kafka import consumer as kafka_consumer
+from sink.service.kafka import producer as kafka_producer
+from sink.service.kafka import security_kwargs as kafka_security
+from sink.service.sink import Sink
+from sink.service.workers import run_workers
+
+__all__ = [
+    "Sink",
+    "kafka_admin",
+    "kafka_consumer",
+    "kafka_producer",
+    "kafka_security",
+    "run_workers",
+]

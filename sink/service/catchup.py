@@ -1,0 +1,64 @@
+"""``run --until-caught-up``: the end offsets seen at start, and whether they are applied."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from aiokafka import TopicPartition
+
+from sink.config import SourceConfig
+from sink.postgres import PostgreSQLDestinationConnector
+from sink.service import kafka
+from sink.service.batcher import Batcher
+from sink.service.ownership import Ownership
+
+log = structlog.get_logger("sink.catchup")
+
+
+class CatchUp:
+    def __init__(self) -> None:
+        self.end_offsets: dict[TopicPartition, int] = {}
+
+    async def snapshot(self, src: SourceConfig, consumer: Any) -> None:
+        """Every partition of the subscribed topics and its end offset, now."""
+        client = kafka.admin(src)
+        await client.start()
+        try:
+            topics = await client.list_topics()
+            wanted = sorted(t for t in topics if (
+                re.fullmatch(src.topic_pattern, t) if src.topic_pattern else t in src.topics))
+            described = await client.describe_topics(wanted) if wanted else []
+        finally:
+            await client.close()
+        tps = [TopicPartition(d["topic"], p["partition"])
+               for d in described for p in d.get("partitions") or ()]
+        self.end_offsets = dict(await consumer.end_offsets(tps)) if tps else {}
+        log.info("caught-up target", partitions=len(tps),
+                 messages=sum(self.end_offsets.values()))
+
+    async def reached(self, owner: Ownership, batcher: Batcher, consumer: Any,
+                      pg: PostgreSQLDestinationConnector) -> bool:
+        """True when every partition is applied up to its end offset: ours from what we
+        applied, the other members' from the offsets table."""
+        if not owner.ever_assigned:
+            return False
+        others: list[tuple[TopicPartition, int]] = []
+        for tp, end in self.end_offsets.items():
+            if end == 0:
+                continue
+            if tp in owner.assignment:
+                if batcher.pending(tp):
+                    return False  # fetched, not applied yet
+                done = owner.expected.get(tp)
+                # Nothing pending: everything fetched is applied, so the position counts
+                # (it also steps over offsets that hold no message, e.g. txn markers).
+                if (done is None or done < end) and await consumer.position(tp) < end:
+                    return False
+            else:
+                others.append((tp, end))
+        if others:  # the other members' partitions: one query for all of them
+            stored = await pg.load_offsets(owner.group_id, sorted({tp.topic for tp, _ in others}))
+            return all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in others)
+        return True

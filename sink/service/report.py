@@ -1,0 +1,36 @@
+"""What one applied flush unit tells the operator: the per-table counters and histogram,
+and the ``batch processed`` log line with each partition's span of offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import structlog
+
+from sink.metrics import Metrics
+from sink.postgres import ApplyResult
+from sink.records import Record
+
+log = structlog.get_logger("sink.service")  # operators filter on this logger's lines
+
+
+def report_flush(metrics: Metrics, result: ApplyResult, records: Iterable[Record]) -> None:
+    spans: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for rec in records:
+        span = spans.setdefault((rec.schema or "", rec.table or ""), {}).setdefault(
+            f"{rec.topic}[{rec.partition}]", [rec.offset or 0, rec.offset or 0])
+        span[1] = rec.offset or 0
+    m = metrics
+    for (schema, table), tr in result.tables.items():
+        for op, n in tr.operations.items():
+            m.records_processed.labels(schema, table, op).inc(n)
+        m.batch_duration.labels(schema, table).observe(result.seconds)
+        for col, n in tr.overflowed.items():
+            m.overflow.labels(schema, table, col).inc(n)
+        for _ in tr.evolution.added:
+            m.schema_changes.labels(schema, table, "add_column").inc()
+        for _ in tr.evolution.widened:
+            m.schema_changes.labels(schema, table, "widen_column").inc()
+        log.info("batch processed", schema=schema, table=table,
+                 records=sum(tr.operations.values()), duration=round(result.seconds, 4),
+                 operations=dict(tr.operations), offsets=spans.get((schema, table), {}))

@@ -1,0 +1,380 @@
+"""The sink service: consume → decode → buffer → apply (one PostgreSQL transaction,
+offsets included) → commit to Kafka. One direction, one loop.
+
+Guarantees, in the order they are kept:
+- a partition's offset is stored in PostgreSQL in the transaction that applies its
+  records, and only moves from the value this instance last saw (a zombie that lost
+  the partition is fenced and rolls back);
+- the Kafka commit follows the PostgreSQL commit (for lag tooling only);
+- a record is dead-lettered only after the broker acked it, before the transaction
+  that moves its offset commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from sink.config import Settings, postgres_ssl
+from sink.decode import DecoderOptions, MessageDecoder, SchemaRegistry
+from sink.errors import FatalError, WarpError
+from sink.metrics import HealthServer, Metrics
+from sink.postgres import BadRecords, OffsetConflict, PostgreSQLDestinationConnector, Router
+from sink.records import Record
+from sink.service import kafka
+from sink.service.batcher import Batcher, FlushUnit
+from sink.service.catchup import CatchUp
+from sink.service.commits import KafkaCommitter
+from sink.service.dead_letters import DeadLetter, DeadLetterQueue
+from sink.service.intake import Intake
+from sink.service.ownership import Ownership, RebalanceListener
+from sink.service.report import report_flush
+from sink.service.retry import retrying
+
+log = structlog.get_logger("sink.service")
+T = TypeVar("T")
+_YIELD_EVERY = 64  # messages decoded between turns given to the flush in flight
+
+
+class Sink:
+    def __init__(
+        self, settings: Settings, *, until_caught_up: bool = False, force_replay: bool = False
+    ) -> None:
+        self.s = settings
+        self.until_caught_up = until_caught_up
+        self.force = force_replay
+        d = settings.destination
+        self.pg = PostgreSQLDestinationConnector(
+            d.connection_string.get_secret_value(), metadata_schema=d.metadata_schema,
+            batch_size=d.batch_size, max_connections=d.max_connections,
+            min_connections=d.min_connections, connection_timeout=d.connection_timeout,
+            command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
+            deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
+            max_retries=d.max_retries, string_type=d.string_type,
+            hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
+        )
+        self.router = Router(settings.mapping)
+        src = settings.source
+        self.decoder = MessageDecoder(
+            DecoderOptions(truncate=settings.mapping.truncate,
+                           topic_tables=self.router.topic_tables()),
+            key_format=src.key_format, value_format=src.value_format,
+            registry=SchemaRegistry.from_config(src) if src.schema_registry_url else None,
+        )
+        self.metrics = Metrics()
+        # aiokafka clients bind to the running loop: created in run().
+        self.consumer: Any = None
+        self.dlq: Any = None
+        self.commits = KafkaCommitter(lambda: self.consumer, lambda: self.assignment,
+                                      self._lag_after)
+        self.batcher = Batcher(settings.batch, settings.max_batch_records)
+        self.intake = Intake(self.decoder, self.router, self.batcher, self.metrics,
+                             table_for_topic=self.pg.table_for_topic, retrying=self._retrying,
+                             generation=lambda: self._generation)
+        self.owner: Ownership | None = None  # made in run(), with the consumer
+        self.catchup = CatchUp()
+        self._flush_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._heartbeat = time.monotonic()
+        self._inflight: asyncio.Task[None] | None = None
+        self._generation = 0  # bumped when partitions are sought back (offset conflict)
+        self._last_house = 0.0
+        self._next_purge = 0.0
+        self.health = HealthServer(self.metrics, self._alive, self._ready)
+        self.metrics.on_render.append(
+            lambda: self.metrics.pool(self.pg.database, *self.pg.pool_stats()))
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.consumer = kafka.consumer(self.s.source,
+                                       max_poll_records=self.s.max_batch_records)
+        self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
+        self.owner = Ownership(self.consumer, self.pg, self.batcher,
+                               group_id=self.s.source.group_id,
+                               auto_offset_reset=self.s.source.auto_offset_reset,
+                               retry=self._retrying)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+        obs = self.s.observability
+        if obs.metrics_port:
+            await self.health.start(obs.metrics_host, obs.metrics_port)
+        try:
+            await self._retrying(self.pg.connect, "postgresql connect")
+            await self._start_consumer()
+            await self._loop()
+            await self._shutdown()
+            return 0
+        except BaseException as exc:
+            if isinstance(exc, FatalError):
+                log.error("stopping", reason=str(exc))
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.cancel()  # its transaction rolls back: nothing half-applied
+                with contextlib.suppress(BaseException):
+                    await self._inflight
+            self.commits.cancel()
+            await self._close(abort=True)
+            raise
+        finally:
+            await self.health.stop()
+
+    def stop(self) -> None:
+        """Ask the loop to stop: no more fetching, then drain and commit."""
+        self._stopping.set()
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return self.owner.assignment if self.owner is not None else set()
+
+    async def _start_consumer(self) -> None:
+        src = self.s.source
+        assert self.owner is not None
+        listener = RebalanceListener(self.owner, self.flush, self.s.shutdown_timeout)
+        if src.topic_pattern:
+            self.consumer.subscribe(pattern=src.topic_pattern, listener=listener)
+        else:
+            self.consumer.subscribe(topics=src.topics, listener=listener)
+        await self._retrying(self.consumer.start, "kafka connect")
+        if self.until_caught_up:
+            await self.catchup.snapshot(src, self.consumer)
+
+    async def _drain(self) -> None:
+        if self._inflight is not None:
+            await self._inflight
+            self._inflight = None
+        await self.flush()
+
+    async def _shutdown(self) -> None:
+        deadline = self.s.shutdown_timeout
+        try:
+            await asyncio.wait_for(self._drain(), timeout=deadline)
+        except TimeoutError:
+            log.error("shutdown deadline passed before the last flush", seconds=deadline)
+            self.commits.cancel()
+            await self._close(abort=True)
+            raise FatalError(f"could not flush within shutdown_timeout={deadline}s") from None
+        await self._close(abort=False)
+
+    async def _close(self, *, abort: bool) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.consumer.stop(), timeout=10)  # leaves the group
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.dlq.stop(), timeout=10)
+        await self.pg.disconnect()
+
+    # --- the loop --------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        s = self.s
+        while not self._stopping.is_set():
+            self._heartbeat = time.monotonic()
+            self._reap()
+            try:
+                batch = await self.consumer.getmany(
+                    timeout_ms=100, max_records=s.max_batch_records
+                )
+            except KafkaError as exc:
+                log.warning("fetch failed, retrying", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            generation = self._generation
+            batcher, n, accept = self.batcher, 0, self.intake.accept
+            for tp, messages in batch.items():
+                for msg in messages:
+                    # A re-seek (offset conflict) makes what was fetched before it stale.
+                    if tp not in self.assignment or generation != self._generation:
+                        break
+                    slow = accept(tp, msg)
+                    if slow is not None:
+                        await slow
+                    n += 1
+                    if batcher.full():
+                        await self._flush_behind()
+                    elif n % _YIELD_EVERY == 0 and self._inflight is not None:
+                        # A fetch that is already buffered returns without suspending, so
+                        # without this the flush in flight would not advance past its
+                        # next PostgreSQL round trip until this whole fetch is decoded.
+                        await asyncio.sleep(0)
+            if self._due():
+                await self._flush_behind()
+            await self._housekeeping()
+            if self.until_caught_up and await self.catchup.reached(
+                    self._owner, self.batcher, self.consumer, self.pg):
+                log.info("caught up with the end offsets seen at start")
+                return
+        self.consumer.pause(*self.assignment)
+
+    async def _flush_behind(self) -> None:
+        """Apply what is buffered in a task, so the next batch is fetched and decoded
+        while PostgreSQL writes this one. One unit in flight at most: when the next is due
+        before the current is applied, wait (backpressure: the loop stops fetching, and
+        aiokafka holds at most one fetch per partition ahead)."""
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
+            self._reap()
+        self._inflight = asyncio.create_task(self._flush_unit(), name="flush")
+        await asyncio.sleep(0)  # the task takes the buffers now, not after the next fetch
+
+    def _reap(self) -> None:
+        """Surface the result of a finished flush task (a FatalError stops the loop)."""
+        task = self._inflight
+        if task is not None and task.done():
+            self._inflight = None
+            task.result()
+
+    async def _housekeeping(self) -> None:
+        """Once a second: lag gauges (also while idle); and for ``deletion_strategy: both``,
+        the purge of rows soft-deleted longer than ``hard_delete_after``."""
+        now = time.monotonic()
+        if now - self._last_house < 1.0:
+            return
+        self._last_house = now
+        for tp in self.assignment:
+            hw = self.consumer.highwater(tp)
+            if hw is None:
+                continue
+            done = self._owner.expected.get(tp)
+            applied = done if done is not None else await self.consumer.position(tp)
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - applied))
+        if self.pg.deletion_strategy == "both" and now >= self._next_purge:
+            interval = min(3600.0, max(60.0, self.pg.hard_delete_after.total_seconds() / 10))
+            self._next_purge = now + interval
+            try:
+                purged = await self.pg.purge_soft_deleted()
+            except Exception as exc:  # a failed purge is retried later
+                log.warning("purge of soft-deleted rows failed; will retry", error=str(exc))
+                self._next_purge = now + 60
+            else:
+                if purged:
+                    log.info("purged soft-deleted rows", rows=purged)
+
+    def _due(self) -> bool:
+        self.metrics.buffered_bytes.set(self.batcher.nbytes)
+        return self.batcher.due()
+
+    # --- flushing ---------------------------------------------------------------
+
+    async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        """Apply what is buffered (for ``only`` these partitions) and wait until Kafka has
+        the offsets too: used on revoke and on shutdown."""
+        await self._flush_unit(only)
+        await self.commits.settle()
+
+    async def _flush_unit(self, only: set[TopicPartition] | None = None) -> None:
+        async with self._flush_lock:
+            unit = self.batcher.take(only)
+            if unit is not None:
+                try:
+                    await self._apply(unit)
+                finally:
+                    self.batcher.done(unit)
+
+    async def _apply(self, unit: FlushUnit) -> None:
+        errs = self.s.errors
+        if unit.letters and errs.tolerance == "none":
+            dl = unit.letters[0]
+            raise FatalError(f"undecodable record at {dl.topic}[{dl.partition}]@{dl.offset}: "
+                             f"{dl.error.code}: {dl.error.message}")
+        offsets = self._owner.moves(unit.next_offsets)
+        sent = False
+
+        async def on_bad(failed: BadRecords) -> None:
+            if errs.tolerance == "none":
+                rec, err = failed[0]
+                raise FatalError(f"record at {rec.topic}[{rec.partition}]@{rec.offset} refused "
+                                 f"by PostgreSQL: {err.code}: {err.message}")
+            await self._dead_letter([self._write_letter(unit, r, e) for r, e in failed])
+
+        async def once() -> Any:
+            nonlocal sent
+            if unit.letters and not sent:  # acked before the offsets move past them
+                await self._dead_letter(unit.letters)
+                sent = True
+            return await self.pg.apply(unit.records, offsets, self.s.source.group_id,
+                                       force=self.force, on_bad=on_bad)
+
+        try:
+            result = await self._retrying(once, "apply", pause=True)
+        except OffsetConflict as exc:
+            log.warning("a partition's stored offset moved under us (another instance owns "
+                        "it now); re-reading from the stored offsets", reason=str(exc))
+            self._generation += 1
+            await self._owner.resync(unit.partitions)
+            return
+        self._owner.applied(unit.next_offsets)
+        self.metrics.committed()
+        self.metrics.pool(self.pg.database, *self.pg.pool_stats())
+        report_flush(self.metrics, result, unit.records)
+        self.commits.hand_over(dict(unit.next_offsets))
+
+    def _write_letter(self, unit: FlushUnit, rec: Record, err: WarpError) -> DeadLetter:
+        msg = unit.raw.get((TopicPartition(rec.topic or "", rec.partition or 0), rec.offset or 0))
+        return DeadLetter(
+            topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
+            key=msg.key if msg else None, value=msg.value if msg else None,
+            headers=list(msg.headers or ()) if msg else [], error=err, stage="TASK_PUT",
+            schema=rec.schema, table=rec.table,
+        )
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        await self.dlq.send(letters)
+        for dl in letters:
+            self.metrics.dlq_records.labels(dl.topic, dl.error.code).inc()
+            self.metrics.errors.labels(dl.schema or "", dl.table or "", dl.error.code).inc()
+            log.warning("record dead-lettered", topic=dl.topic, partition=dl.partition,
+                        offset=dl.offset, error_code=dl.error.code, reason=dl.error.message,
+                        dlq_topic=self.dlq.topic)
+
+    def _lag_after(self, committed: dict[TopicPartition, int]) -> None:
+        for tp, o in committed.items():
+            hw = self.consumer.highwater(tp)
+            if hw is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - o))
+
+    async def _retrying(self, fn: Callable[[], Awaitable[T]], what: str, *,
+                        pause: bool = False) -> T:
+        """Retry transient failures; with ``pause``, fetching stops while retrying."""
+
+        def failed(exc: BaseException) -> None:
+            self.metrics.errors.labels("", "", getattr(exc, "code", "kafka")).inc()
+            self._heartbeat = time.monotonic()  # waiting on purpose is not a stall
+            if pause:
+                self.consumer.pause(*self.assignment)
+
+        def recovered() -> None:
+            if pause:
+                self.consumer.resume(*self.assignment)
+
+        return await retrying(fn, what, self.s.errors, on_failure=failed, on_recovery=recovered)
+
+    @property
+    def _owner(self) -> Ownership:
+        assert self.owner is not None, "run() makes the owner"
+        return self.owner
+
+    # --- health -----------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return time.monotonic() - self._heartbeat < max(60.0, self.s.shutdown_timeout * 2)
+
+    def _ready(self) -> tuple[bool, str]:
+        if self.pg._pool is None:
+            return False, "not connected to PostgreSQL"
+        if self.owner is None or not self.owner.ever_assigned:
+            return False, "waiting for a partition assignment"
+        if not self.assignment:
+            return True, "idle: the group has more members than partitions"
+        return True, f"ready: {len(self.assignment)} partitions"
+
+
+__all__ = ["Sink"]

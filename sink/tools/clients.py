@@ -1,0 +1,108 @@
+"""The clients the operator commands (``offsets``, ``dlq``) use, each call bounded by
+:data:`KAFKA_TIMEOUT`: a Kafka consumer in no group, the admin client, topic and offset
+metadata, and one PostgreSQL connection. A failure is one :class:`~sink.errors.WarpError`
+with a one-line reason."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from sink.config import Settings, SourceConfig, mask_dsn, postgres_ssl
+from sink.errors import WarpError
+from sink.service import kafka_admin, kafka_security
+
+KAFKA_TIMEOUT = 30.0  # seconds for connecting and for each metadata / offset request
+
+
+async def timed(aw: Awaitable[Any], what: str) -> Any:
+    try:
+        return await asyncio.wait_for(aw, timeout=KAFKA_TIMEOUT)
+    except TimeoutError:
+        raise WarpError(f"{what}: no answer within {KAFKA_TIMEOUT:.0f} s") from None
+    except KafkaError as exc:
+        raise WarpError(f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+async def start(client: Any, src: SourceConfig) -> None:
+    await timed(client.start(), f"cannot reach Kafka at {src.bootstrap_servers}")
+
+
+@asynccontextmanager
+async def reader(src: SourceConfig) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer in no group: reads and looks up offsets, never commits or joins."""
+    client = AIOKafkaConsumer(
+        bootstrap_servers=src.bootstrap_servers,
+        client_id=f"{src.client_id}-tool",
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        fetch_max_bytes=src.fetch_max_bytes,
+        max_partition_fetch_bytes=min(src.fetch_max_bytes, 8 * 1024 * 1024),
+        **kafka_security(src),
+    )
+    await start(client, src)
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+@asynccontextmanager
+async def admin_client(src: SourceConfig) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = kafka_admin(src)
+    await start(client, src)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient) -> dict[str, list[int]]:
+    """Every topic of the cluster with its partitions. (Asking for all topics, not by name:
+    a by-name metadata request may auto-create a topic that does not exist.)"""
+    described = await timed(admin.describe_topics(), "cannot read topic metadata")
+    out: dict[str, list[int]] = {}
+    for t in described:
+        if t.get("error_code", 0) == 0:
+            out[t["topic"]] = sorted(p["partition"] for p in t.get("partitions") or [])
+    return out
+
+
+async def offsets_of(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(log start, log end) of each partition; the end is the last stable offset, what a
+    read_committed consumer (the sink) can reach."""
+    if not tps:
+        return {}, {}
+    begin = await timed(consumer.beginning_offsets(tps), "cannot read log start offsets")
+    end = await timed(consumer.end_offsets(tps), "cannot read log end offsets")
+    return dict(begin), dict(end)
+
+
+@asynccontextmanager
+async def pg_connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    d = settings.destination
+    dsn = d.connection_string.get_secret_value()
+    try:
+        conn = await asyncpg.connect(
+            dsn, timeout=d.connection_timeout, command_timeout=d.command_timeout,
+            ssl=postgres_ssl(settings.destination),
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise WarpError(
+            f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        yield conn
+    finally:
+        await conn.close()

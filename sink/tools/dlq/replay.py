@@ -1,0 +1,212 @@
+"""``warp-sink dlq replay``: produce dead letters again, with their original key, value and
+headers (plus ``warp.replayed.from``), to their source topic (same partition) or
+``--to-topic``, once each through the ledger (:mod:`sink.tools.dlq.ledger`). One replay per DLQ
+topic runs at a time (a PostgreSQL advisory lock), so a claim another run is still
+producing is never mistaken for a lost one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from sink.config import Settings
+from sink.errors import ConfigError, WarpError
+from sink.service import kafka_producer
+from sink.tools.clients import admin_client, pg_connect, reader, start, topic_partitions
+from sink.tools.common import settings_from
+from sink.tools.dlq.ledger import (
+    REPLAYED_FROM,
+    Claim,
+    Ledger,
+    claim,
+    ensure_ledger,
+    find_replayed,
+    load_ledger,
+    mark_done,
+    settle_pending,
+)
+from sink.tools.dlq.letters import Letter, scan
+
+REPLAY_BATCH = 200
+
+
+@dataclass
+class Plan:
+    letter: Letter
+    target: str
+    partition: int | None
+
+    @property
+    def key(self) -> Claim:
+        return (self.letter.partition, self.letter.offset, self.target)
+
+
+@dataclass
+class Tally:
+    read: int = 0
+    matched: int = 0
+    replayed: int = 0
+    already: int = 0
+    no_target: int = 0
+    failed: int = 0
+
+
+async def _failed(exc: Exception) -> Any:
+    raise exc
+
+
+class Replayer:
+    def __init__(self, settings: Settings, conn: asyncpg.Connection, dlq: str,
+                 dry_run: bool) -> None:
+        self.src = settings.source
+        self.schema = settings.destination.metadata_schema
+        self.conn = conn
+        self.dlq = dlq
+        self.dry_run = dry_run
+        self.producer: AIOKafkaProducer | None = None
+        self.tally = Tally()
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def flush(self, batch: list[Plan]) -> None:
+        if not batch:
+            return
+        if self.dry_run:
+            for plan in batch:
+                where = plan.target + (f"[{plan.partition}]" if plan.partition is not None
+                                       else "")
+                print(f"would replay {plan.letter.ref} -> {where}")
+            self.tally.replayed += len(batch)
+            return
+        if self.producer is None:
+            producer = kafka_producer(self.src)
+            await start(producer, self.src)
+            self.producer = producer
+        # The claim, committed before anything is produced.
+        await claim(self.conn, self.schema, self.dlq, [p.key for p in batch],
+                    int(time.time() * 1000))
+        sent: list[Awaitable[Any]] = []
+        for plan in batch:
+            dl = plan.letter
+            headers = [*dl.original_headers(), (REPLAYED_FROM, dl.ref.encode("utf-8"))]
+            try:
+                sent.append(await self.producer.send(
+                    plan.target, key=dl.key, value=dl.value, headers=headers,
+                    partition=plan.partition,
+                ))
+            except Exception as exc:  # refused before sending (e.g. too large)
+                sent.append(_failed(exc))
+        results = await asyncio.gather(*sent, return_exceptions=True)
+        done: list[tuple[Claim, tuple[int, int]]] = []
+        for plan, res in zip(batch, results, strict=True):
+            if isinstance(res, BaseException):
+                self.tally.failed += 1
+                print(f"FAILED {plan.letter.ref} -> {plan.target}: {type(res).__name__}: {res}",
+                      file=sys.stderr)
+                continue  # the claim stays pending: the next run settles it
+            done.append((plan.key, (res.partition, res.offset)))
+            print(f"replayed {plan.letter.ref} -> {plan.target}[{res.partition}]@{res.offset}")
+        await mark_done(self.conn, self.schema, self.dlq, done)
+        self.tally.replayed += len(done)
+
+
+async def replay(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise ConfigError("--limit must be 0 or more")
+    settings = settings_from(args)
+    src = settings.source
+    schema = settings.destination.metadata_schema
+    dlq = str(args.dlq_topic or settings.dlq_topic)
+    async with admin_client(src) as admin, reader(src) as consumer:
+        cluster = await topic_partitions(admin)
+        if args.to_topic is not None and args.to_topic not in cluster:
+            raise ConfigError(f"--to-topic {args.to_topic} does not exist")
+        if args.to_topic == dlq:
+            raise ConfigError("--to-topic is the DLQ topic itself")
+        if dlq not in cluster:
+            print(f"DLQ topic {dlq} does not exist: nothing to replay")
+            return 0
+        async with pg_connect(settings) as conn:
+            lock = f"warp.dlq_replay:{schema}:{dlq}"
+            if not args.dry_run:
+                await ensure_ledger(conn, schema)
+                got = await conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock)
+                if not got:
+                    raise WarpError(f"another replay of {dlq} is running")
+            replayer = Replayer(settings, conn, dlq, args.dry_run)
+            try:
+                ledger = await load_ledger(conn, schema, dlq)
+                if ledger.pending:
+                    found = await find_replayed(consumer, cluster, dlq, ledger.pending)
+                    if not args.dry_run:
+                        await settle_pending(conn, schema, dlq, ledger, found)
+                    print(f"{len(ledger.pending)} claims left by an interrupted replay: "
+                          f"{len(found)} had reached their topic, "
+                          f"{len(ledger.pending) - len(found)} are replayed again")
+                    ledger.done |= set(found)
+                await _drive(args, consumer, cluster, dlq, ledger, replayer)
+            finally:
+                await replayer.close()
+                if not args.dry_run:
+                    await conn.fetchval(
+                        "SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock)
+    t = replayer.tally
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{dlq}: read {t.read}, matched {t.matched}, {verb} {t.replayed}, "
+          f"already replayed {t.already}, without a target topic {t.no_target}, "
+          f"failed {t.failed}")
+    return 1 if t.failed else 0
+
+
+async def _drive(args: argparse.Namespace, consumer: AIOKafkaConsumer,
+                 cluster: dict[str, list[int]], dlq: str, ledger: Ledger,
+                 replayer: Replayer) -> None:
+    t = replayer.tally
+    if args.limit == 0:
+        return
+    batch: list[Plan] = []
+    planned = 0
+    async with aclosing(scan(consumer, [TopicPartition(dlq, p) for p in cluster[dlq]])) as recs:
+        async for rec in recs:
+            t.read += 1
+            dl = Letter.of(rec)
+            if not dl.matches(args.topic, args.error_code):
+                continue
+            t.matched += 1
+            target = args.to_topic or dl.source_topic
+            if target and (dl.partition, dl.offset, target) in ledger.done:
+                t.already += 1
+                continue
+            if not target or target not in cluster or target == dlq:
+                t.no_target += 1
+                print(f"skipped {dl.ref}: "
+                      + ("no __connect.errors.topic header (use --to-topic)" if not target
+                         else "its source topic is the DLQ itself" if target == dlq
+                         else f"target topic {target} does not exist"),
+                      file=sys.stderr)
+                continue
+            # Back to where it came from, when that is the target: same partition, so the
+            # key's order in the topic is kept.
+            src_part = dl.header_int("__connect.errors.partition")
+            partition = (src_part if target == dl.source_topic and src_part is not None
+                         and src_part in cluster[target] else None)
+            batch.append(Plan(dl, target, partition))
+            planned += 1
+            if len(batch) >= REPLAY_BATCH:
+                await replayer.flush(batch)
+                batch = []
+            if args.limit is not None and planned >= args.limit:
+                break
+    await replayer.flush(batch)
