@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sink.records import Kind, Patch, Record
-
-from .test_destination import Maker, make_dest, table_rows
+from tests.postgres.support import Maker, make_dest, table_rows
 
 pytestmark = pytest.mark.integration
 __all__ = ["make_dest"]

@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 
 from sink.tools.events import MongoEvents
-
-from .support import (
+from tests.support import (
     assert_fold,
     produce,
     run_sink,

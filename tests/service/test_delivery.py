@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from sink.tools.events import MongoEvents
-
-from .support import (
+from tests.support import (
     add_age_check,
     assert_fold,
     committed_offsets,

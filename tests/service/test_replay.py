@@ -10,8 +10,7 @@ import asyncpg
 import pytest
 
 from sink.tools.events import MongoEvents
-
-from .support import (
+from tests.support import (
     add_age_check,
     assert_fold,
     produce,

@@ -18,14 +18,13 @@ from fastavro import parse_schema, schemaless_writer
 
 from sink.tools.decode import add_parser, main, render
 from sink.tools.events import MongoEvents, Oid
-from tests import schema_registry_server
+from tests import paths, schema_registry_server
 from tests.schema_registry_server import RegistryServer
 
 schema_registry = schema_registry_server.schema_registry  # the fixture, for this module
 
-ROOT = Path(__file__).resolve().parent
-FIXTURES = ROOT / "fixtures"
-SCHEMAS = ROOT.parent / "schemas"
+FIXTURES = paths.FIXTURES
+SCHEMAS = paths.SCHEMAS
 OID = "596e275826f08b2730779e1f"
 
 

@@ -29,6 +29,7 @@ from sink.config import (
 )
 from sink.errors import ConfigError
 from sink.service import kafka
+from tests import paths
 
 # The seed README's two examples, verbatim (seed/000_c9400512ced657bf.txt, "Quick Start").
 SEED_BASIC = """\
@@ -60,7 +61,7 @@ destination:
   # UPSERT mode
   upsert_mode: "on_conflict"  # "on_conflict", "merge"
 """  # noqa: W293 (the seed's blank lines hold two spaces)
-SEED_FILE = Path(__file__).parent / "seed" / "000_c9400512ced657bf.txt"
+SEED_FILE = paths.SEED / "000_c9400512ced657bf.txt"
 
 BASE = """\
 source:

@@ -13,8 +13,7 @@ import structlog
 
 from sink.postgres.names import column_name, quote, table_name
 from sink.records import ColumnSchema, Kind, Record, TableSchema
-
-from .test_destination import Maker, column_types, make_dest, patch, table_rows, up
+from tests.postgres.support import Maker, column_types, make_dest, patch, table_rows, up
 
 pytestmark = pytest.mark.integration
 __all__ = ["make_dest"]  # the fixture, re-exported for this module's tests

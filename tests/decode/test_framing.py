@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,12 +26,12 @@ from sink.decode.schema import schema_node
 from sink.errors import ConfigError, DecodeError, TransientError
 from sink.records import Kind, Patch, Record, Skip
 from sink.tools.events import MongoEvents, Oid
-from tests import schema_registry_server
+from tests import paths, schema_registry_server
 from tests.schema_registry_server import RegistryServer
 
 schema_registry = schema_registry_server.schema_registry  # the fixture, for this module
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = paths.SCHEMAS
 OID = "507f1f77bcf86cd799439011"
 
 

@@ -28,8 +28,7 @@ from sink import logs
 from sink.config import load_settings
 from sink.metrics import HealthServer, Metrics
 from sink.tools.events import MongoEvents, Oid
-
-from .support import produce, unique
+from tests.support import produce, unique
 
 # name -> (type, labels of its samples): the seed's five families first, then the sink's own.
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -18,8 +18,7 @@ import pytest
 
 from sink import logs
 from sink.tools.events import MongoEvents, Oid
-
-from .support import produce, read_topic, unique
+from tests.support import produce, read_topic, unique
 
 pytestmark = pytest.mark.integration
 

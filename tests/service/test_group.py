@@ -9,8 +9,7 @@ import signal
 import pytest
 
 from sink.tools.events import MongoEvents
-
-from .support import (
+from tests.support import (
     assert_fold,
     end_offsets,
     produce,

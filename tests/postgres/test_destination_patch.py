@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .test_destination import Maker, dele, make_dest, patch, table_rows, up
+from tests.postgres.support import Maker, dele, make_dest, patch, table_rows, up
 
 pytestmark = pytest.mark.integration
 __all__ = ["make_dest"]

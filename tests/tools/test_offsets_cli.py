@@ -19,8 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sink.postgres import metadata
 from sink.stack.local import create_topic
-
-from .support import committed_offsets, warp
+from tests.support import committed_offsets, warp
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,6 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,9 @@ from hypothesis import strategies as st
 from sink.decode import extjson
 from sink.decode.extjson import Binary, ObjectId, canonical_key_text
 from sink.errors import DecodeError
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = paths.FIXTURES
 OID = "596e275826f08b2730779e1f"
 
 

@@ -18,12 +18,12 @@ from pydantic import SecretStr
 from sink.config import SourceConfig
 from sink.decode.registry import SchemaRegistry
 from sink.errors import ConfigError, DecodeError, TransientError
-from tests import schema_registry_server
+from tests import paths, schema_registry_server
 from tests.schema_registry_server import RegistryServer
 
 schema_registry = schema_registry_server.schema_registry  # the fixture, for this module
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = paths.SCHEMAS
 KEY = json.loads((SCHEMAS / "debezium-mongodb/key.avsc").read_text())
 ENVELOPE = json.loads((SCHEMAS / "debezium-mongodb/envelope.avsc").read_text())
 PASSWORD = "s3cret-Pa55"  # a test credential

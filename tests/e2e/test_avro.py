@@ -26,7 +26,7 @@ from sink.decode.registry import SchemaRegistry
 from sink.postgres.connector import PostgreSQLDestinationConnector
 from sink.records import Record, Skip
 from sink.tools.events import MongoEvents, Oid
-from tests import schema_registry_server
+from tests import paths, schema_registry_server
 from tests.harness import Stack
 from tests.schema_registry_server import RegistryServer
 from tests.support import run_sink, unique, write_config
@@ -34,7 +34,7 @@ from tests.support import run_sink, unique, write_config
 pytestmark = pytest.mark.integration
 schema_registry = schema_registry_server.schema_registry  # the fixture, for this module
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = paths.SCHEMAS
 MONGO_KEY = json.loads((SCHEMAS / "debezium-mongodb/key.avsc").read_text())
 MONGO_ENV = json.loads((SCHEMAS / "debezium-mongodb/envelope.avsc").read_text())
 PG_KEY = json.loads((SCHEMAS / "debezium-postgresql/key.avsc").read_text())

@@ -16,9 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sink import logs
 from sink.cli import main
-
-from .schema_registry_server import RegistryServer
-from .support import produce, unique
+from tests.schema_registry_server import RegistryServer
+from tests.support import produce, unique
 
 pytestmark = pytest.mark.integration
 

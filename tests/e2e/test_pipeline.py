@@ -13,8 +13,7 @@ import asyncpg
 import pytest
 
 from sink.tools.events import MongoEvents
-
-from .support import (
+from tests.support import (
     assert_fold,
     committed_offsets,
     end_offsets,

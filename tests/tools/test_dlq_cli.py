@@ -20,8 +20,7 @@ from sink.errors import RecordError
 from sink.service.dead_letters import DeadLetter, DeadLetterQueue
 from sink.stack.local import create_topic
 from sink.tools.dlq import cli as dlq_cli
-
-from .support import partitions, warp
+from tests.support import partitions, warp
 
 pytestmark = pytest.mark.integration
 
