@@ -29,7 +29,7 @@ integration: $(STAMP)
 	$(BIN)/python -m pytest -q -m integration
 
 crash-campaign: $(STAMP)
-	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -s -m slow tests/test_crash_campaign.py
+	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -s -m slow tests/e2e/test_crash_campaign.py
 
 # Throughput, latency and profiles against ceilings and peers (bench/README.md); ~30 min,
 # its own stack in .warp/bench-stack. Take the figures on a quiet machine.

@@ -17,10 +17,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -59,8 +62,12 @@ def _containers() -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The servers for this test session (see the module docstring)."""
+def stack() -> Iterator[Stack]:
+    """The servers for this test session (see the module docstring).
+
+    The local stack lives outside pytest's temporary root: pytest resets that root to mode
+    0700 when another session starts, which would lock the PostgreSQL server's own user out
+    of its data directory while two test sessions run side by side."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     dsn = os.environ.get("WARP_TEST_PG_DSN")
     if bootstrap and dsn:
@@ -68,7 +75,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     elif docker_available():
         yield from _containers()
     else:
-        local = LocalStack(tmp_path_factory.mktemp("warp-stack"))
+        root = Path(tempfile.mkdtemp(prefix="warp-test-stack-"))
+        local = LocalStack(root)
         atexit.register(local.down)  # also on Ctrl-C or a crashed session
         try:
             info = local.up()
@@ -76,6 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         finally:
             local.down()
             atexit.unregister(local.down)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ variables, then command-line overrides (``--set section.key=value``, highest).
   matched case-insensitively (``log_level: INFO``).
 * Every problem raises :class:`ConfigError` naming the key, what is wrong with the value,
   the allowed values and where the value came from. Secret values are never echoed.
+
+Inside: ``model`` (the sections and their rules), ``sources`` (file, environment and flags,
+layered), ``load`` (reading and validating them into :class:`Settings`), ``secrets``
+(masking, the effective configuration), ``text`` (messages and rule text).
 """
 
 from __future__ import annotations

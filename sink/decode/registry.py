@@ -31,6 +31,10 @@ Errors:
   dead-letter every record.
 * A schema that is not AVRO (``unsupported_schema_type``) or that fastavro cannot parse
   (``bad_schema``) → ``DecodeError``, cached for good (an id's schema never changes).
+
+Length: one HTTP client, kept whole: its retry, failover, caching and credential rules
+interact (a 404 is retried differently from a 5xx, a cached miss expires), and splitting
+them would spread one state machine over several files.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from sink.stack.process import (
     tail,
 )
 
-POM = Path(__file__).resolve().parent.parent / "deploy" / "local" / "pom.xml"
+POM = Path(__file__).resolve().parents[2] / "deploy" / "local" / "pom.xml"
 JVM_OPTS = "-Xms256m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true"
 KAFKA_READY_S = 90.0
 LOG4J2 = ("status=warn\nappender.out.type=Console\nappender.out.name=OUT\n"

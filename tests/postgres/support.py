@@ -3,7 +3,7 @@ the ``make_dest`` fixture (a connected connector, closed after the test)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,21 +93,3 @@ async def column_types(conn: asyncpg.Connection[Any], db: str, table: str = "t")
         "WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND attnum > 0 "
         "AND NOT attisdropped", db, table)
     return {r["attname"]: r["t"] for r in found}
-
-
-@pytest.fixture
-async def make_dest(stack: Any) -> AsyncIterator[Maker]:
-    """``await make_dest(**connector kwargs)``: a connected connector, closed after the test."""
-    made: list[PostgreSQLDestinationConnector] = []
-
-    async def make(**kw: Any) -> PostgreSQLDestinationConnector:
-        kw.setdefault("metadata_schema", META)
-        dest = PostgreSQLDestinationConnector(stack.pg_dsn, min_connections=1,
-                                              max_connections=2, **kw)
-        await dest.connect()
-        made.append(dest)
-        return dest
-
-    yield make
-    for d in made:
-        await d.disconnect()

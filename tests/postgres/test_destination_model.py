@@ -18,10 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sink.records import Kind, Patch, Record
-from tests.postgres.support import Maker, make_dest, table_rows
+from tests.postgres.support import Maker, table_rows
 
 pytestmark = pytest.mark.integration
-__all__ = ["make_dest"]
 
 KEYS = ["k0", "k1", "k2"]
 FIELDS = ["a", "b", "d"]

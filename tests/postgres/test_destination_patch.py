@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.postgres.support import Maker, dele, make_dest, patch, table_rows, up
+from tests.postgres.support import Maker, dele, patch, table_rows, up
 
 pytestmark = pytest.mark.integration
-__all__ = ["make_dest"]
 
 DOC: dict[str, Any] = {"name": "n", "age": 30, "meta": {"plan": "pro", "tags": ["a", "b", "c"],
                                                        "deep": {"x": 1}}, "arr": [1, 2, 3, 4]}

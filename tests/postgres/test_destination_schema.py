@@ -13,10 +13,9 @@ import structlog
 
 from sink.postgres.names import column_name, quote, table_name
 from sink.records import ColumnSchema, Kind, Record, TableSchema
-from tests.postgres.support import Maker, column_types, make_dest, patch, table_rows, up
+from tests.postgres.support import Maker, column_types, patch, table_rows, up
 
 pytestmark = pytest.mark.integration
-__all__ = ["make_dest"]  # the fixture, re-exported for this module's tests
 
 HOSTILE = [
     'quote"d', "semi;colon", "dash--dash", "with space", "ünïcödé ✓ 日本", "x" * 100,
