@@ -175,7 +175,8 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
 # aiokafka reports these at ERROR although they are routine while a group or topic is
 # being created, or a broker restarts; the client retries them itself.
 _ROUTINE = ("GroupCoordinatorNotAvailableError", "NodeNotReadyError",
-            "not found in cluster metadata", "NotCoordinatorForGroupError")
+            "not found in cluster metadata", "NotCoordinatorForGroupError",
+            "Marking the coordinator dead")
 
 
 def _expected_transients(record: logging.LogRecord) -> bool:
