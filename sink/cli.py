@@ -141,8 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
     st.set_defaults(fn=_cmd_stack)
 
-    from sink.tools import add_decode_parser, add_dlq_parser, add_offsets_parser
+    from sink.tools import (
+        add_decode_parser,
+        add_dlq_parser,
+        add_offsets_parser,
+        add_status_parser,
+    )
 
+    add_status_parser(sub)
     add_offsets_parser(sub)
     add_dlq_parser(sub)
     add_decode_parser(sub)

@@ -229,6 +229,9 @@ class ObservabilityConfig(Section):
     metrics_host: str = "0.0.0.0"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # A ``progress`` summary line this often when stderr is not a terminal (on a terminal:
+    # one live line instead).
+    progress_interval_seconds: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -13,7 +13,7 @@ Other layers import from this module only.
 
 from sink.postgres.connector import ApplyResult, BadRecords, PostgreSQLDestinationConnector
 from sink.postgres.mapping import Router
-from sink.postgres.metadata import OffsetConflict, load_offsets, set_offsets
+from sink.postgres.metadata import OffsetConflict, load_offset_ages, load_offsets, set_offsets
 from sink.postgres.metadata import migrate as migrate_metadata
 from sink.postgres.names import quote
 from sink.postgres.types import natural_type
@@ -24,6 +24,7 @@ __all__ = [
     "OffsetConflict",
     "PostgreSQLDestinationConnector",
     "Router",
+    "load_offset_ages",
     "load_offsets",
     "migrate_metadata",
     "natural_type",

@@ -218,6 +218,20 @@ async def load_offsets(
     return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
 
+async def load_offset_ages(
+    conn: Conn, schema: str, group_id: str, topics: Iterable[str]
+) -> dict[tuple[str, int], tuple[int, float]]:
+    """Each stored offset and the seconds since the flush that wrote it (``status``)."""
+    rows = await conn.fetch(
+        f"SELECT topic, partition, next_offset, "
+        f"extract(epoch FROM clock_timestamp() - updated_at)::float8 AS age "
+        f"FROM {quote(schema)}.kafka_offsets WHERE group_id = $1 AND topic = ANY($2::text[])",
+        group_id,
+        list(topics),
+    )
+    return {(r["topic"], r["partition"]): (r["next_offset"], r["age"]) for r in rows}
+
+
 async def store_offsets(
     conn: Conn,
     schema: str,

@@ -5,7 +5,8 @@ life cycle), ``intake`` (a fetched message into the batcher), ``batcher`` (what 
 when to flush), ``commits`` (Kafka commits behind the PostgreSQL commit), ``ownership``
 (partitions assigned and revoked, fencing), ``catchup`` (``--until-caught-up``), ``retry``
 (the retry policy), ``dead_letters`` (the DLQ producer), ``kafka`` (client construction,
-shared with the tools), ``report`` (metrics per flush), ``workers`` (``--workers N``).
+shared with the tools), ``report`` (metrics per flush), ``progress`` (live line and
+summaries of long runs), ``workers`` (``--workers N``).
 Other layers import from this module only.
 """
 
@@ -13,6 +14,7 @@ from sink.service.kafka import admin as kafka_admin
 from sink.service.kafka import consumer as kafka_consumer
 from sink.service.kafka import producer as kafka_producer
 from sink.service.kafka import security_kwargs as kafka_security
+from sink.service.progress import terminal_bar
 from sink.service.sink import Sink
 from sink.service.workers import run_workers
 
@@ -23,4 +25,5 @@ __all__ = [
     "kafka_producer",
     "kafka_security",
     "run_workers",
+    "terminal_bar",
 ]

@@ -20,6 +20,7 @@ log = structlog.get_logger("sink.catchup")
 class CatchUp:
     def __init__(self) -> None:
         self.end_offsets: dict[TopicPartition, int] = {}
+        self.start_offsets: dict[TopicPartition, int] = {}
 
     async def snapshot(self, src: SourceConfig, consumer: Any) -> None:
         """Every partition of the subscribed topics and its end offset, now."""
@@ -37,6 +38,23 @@ class CatchUp:
         self.end_offsets = dict(await consumer.end_offsets(tps)) if tps else {}
         log.info("caught-up target", partitions=len(tps),
                  messages=sum(self.end_offsets.values()))
+
+    async def starts(self, consumer: Any, pg: PostgreSQLDestinationConnector, group_id: str,
+                     auto_offset_reset: str) -> dict[TopicPartition, int]:
+        """Where each target partition starts: its stored offset, else where
+        ``auto_offset_reset`` puts it (for the progress total only)."""
+        tps = sorted(self.end_offsets)
+        if not tps:
+            return {}
+        stored = await pg.load_offsets(group_id, sorted({tp.topic for tp in tps}))
+        missing = [tp for tp in tps if (tp.topic, tp.partition) not in stored]
+        begin = dict(await consumer.beginning_offsets(missing)) if missing else {}
+        self.start_offsets = {
+            tp: stored.get((tp.topic, tp.partition),
+                           begin.get(tp, 0) if auto_offset_reset == "earliest"
+                           else self.end_offsets[tp])
+            for tp in tps}
+        return self.start_offsets
 
     async def reached(self, owner: Ownership, batcher: Batcher, consumer: Any,
                       pg: PostgreSQLDestinationConnector) -> bool:

@@ -1,5 +1,6 @@
 """What one applied flush unit tells the operator: the per-table counters and histogram,
-and the ``batch processed`` log line with each partition's span of offsets."""
+and the ``batch processed`` log line (``debug``: a catch-up would print thousands; the
+``progress`` lines summarise at ``info``) with each partition's span of offsets."""
 
 from __future__ import annotations
 
@@ -31,6 +32,6 @@ def report_flush(metrics: Metrics, result: ApplyResult, records: Iterable[Record
             m.schema_changes.labels(schema, table, "add_column").inc()
         for _ in tr.evolution.widened:
             m.schema_changes.labels(schema, table, "widen_column").inc()
-        log.info("batch processed", schema=schema, table=table,
+        log.debug("batch processed", schema=schema, table=table,
                  records=sum(tr.operations.values()), duration=round(result.seconds, 4),
                  operations=dict(tr.operations), offsets=spans.get((schema, table), {}))

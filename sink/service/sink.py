@@ -36,6 +36,7 @@ from sink.service.commits import KafkaCommitter
 from sink.service.dead_letters import DeadLetter, DeadLetterQueue
 from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
+from sink.service.progress import Progress
 from sink.service.report import report_flush
 from sink.service.retry import retrying
 
@@ -81,6 +82,8 @@ class Sink:
                              generation=lambda: self._generation)
         self.owner: Ownership | None = None  # made in run(), with the consumer
         self.catchup = CatchUp()
+        self.progress: Progress | None = None
+        self._progress_task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._heartbeat = time.monotonic()
@@ -112,6 +115,7 @@ class Sink:
         try:
             await self._retrying(self.pg.connect, "postgresql connect")
             await self._start_consumer()
+            await self._start_progress()
             await self._loop()
             await self._shutdown()
             return 0
@@ -126,7 +130,30 @@ class Sink:
             await self._close(abort=True)
             raise
         finally:
+            await self._stop_progress(final=False)
             await self.health.stop()
+
+    async def _start_progress(self) -> None:
+        src = self.s.source
+        self.progress = Progress(
+            self.metrics, lambda topics: self.pg.load_offsets(src.group_id, topics),
+            interval=self.s.observability.progress_interval_seconds)
+        if self.until_caught_up:
+            starts = await self._retrying(
+                lambda: self.catchup.starts(self.consumer, self.pg, src.group_id,
+                                            src.auto_offset_reset), "progress start")
+            self.progress.target(starts, self.catchup.end_offsets)
+        self._progress_task = asyncio.create_task(self.progress.run(), name="progress")
+
+    async def _stop_progress(self, *, final: bool) -> None:
+        if self._progress_task is None or self.progress is None:
+            return
+        self._progress_task.cancel()
+        self._progress_task = None
+        if final:
+            with contextlib.suppress(Exception):  # figures only: never fail a clean stop
+                await asyncio.wait_for(self.progress.finish(), timeout=5)
+        self.progress.close()
 
     def stop(self) -> None:
         """Ask the loop to stop: no more fetching, then drain and commit."""
@@ -163,6 +190,7 @@ class Sink:
             self.commits.cancel()
             await self._close(abort=True)
             raise FatalError(f"could not flush within shutdown_timeout={deadline}s") from None
+        await self._stop_progress(final=True)  # the figures need PostgreSQL: before closing
         await self._close(abort=False)
 
     async def _close(self, *, abort: bool) -> None:

@@ -20,8 +20,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sink.config import Settings
 from sink.errors import ConfigError, WarpError
-from sink.service import kafka_producer
-from sink.tools.clients import admin_client, pg_connect, reader, start, topic_partitions
+from sink.service import kafka_producer, terminal_bar
+from sink.tools.clients import (
+    admin_client,
+    offsets_of,
+    pg_connect,
+    reader,
+    start,
+    topic_partitions,
+)
 from sink.tools.common import settings_from
 from sink.tools.dlq.ledger import (
     REPLAYED_FROM,
@@ -37,6 +44,7 @@ from sink.tools.dlq.ledger import (
 from sink.tools.dlq.letters import Letter, scan
 
 REPLAY_BATCH = 200
+SUMMARY_EVERY_S = 5.0
 
 
 @dataclass
@@ -60,6 +68,41 @@ class Tally:
     failed: int = 0
 
 
+class _Output:
+    """Per-letter lines and the progress of a replay. On a terminal, one live line on
+    stderr (the per-letter lines are written around it); elsewhere a summary line on
+    stderr every ``SUMMARY_EVERY_S``."""
+
+    def __init__(self, total: int, tally: Tally) -> None:
+        self.tally = tally
+        self.total = total
+        self.bar = terminal_bar(total, sys.stderr, unit="letter") if sys.stderr.isatty() \
+            else None
+        self.next_summary = time.monotonic() + SUMMARY_EVERY_S
+
+    def say(self, text: str, *, err: bool = False) -> None:
+        stream = sys.stderr if err else sys.stdout
+        if self.bar is not None:
+            self.bar.write(text, file=stream)
+        else:
+            print(text, file=stream)
+
+    def read_one(self) -> None:
+        t = self.tally
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"replayed {t.replayed} · failed {t.failed}",
+                                     refresh=False)
+            self.bar.update(1)
+        elif time.monotonic() >= self.next_summary:
+            self.next_summary = time.monotonic() + SUMMARY_EVERY_S
+            print(f"dlq replay: read {t.read} of {self.total}, replayed {t.replayed}, "
+                  f"failed {t.failed}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 async def _failed(exc: Exception) -> Any:
     raise exc
 
@@ -74,6 +117,7 @@ class Replayer:
         self.dry_run = dry_run
         self.producer: AIOKafkaProducer | None = None
         self.tally = Tally()
+        self.out = _Output(0, self.tally)
 
     async def close(self) -> None:
         if self.producer is not None:
@@ -86,7 +130,7 @@ class Replayer:
             for plan in batch:
                 where = plan.target + (f"[{plan.partition}]" if plan.partition is not None
                                        else "")
-                print(f"would replay {plan.letter.ref} -> {where}")
+                self.out.say(f"would replay {plan.letter.ref} -> {where}")
             self.tally.replayed += len(batch)
             return
         if self.producer is None:
@@ -112,11 +156,12 @@ class Replayer:
         for plan, res in zip(batch, results, strict=True):
             if isinstance(res, BaseException):
                 self.tally.failed += 1
-                print(f"FAILED {plan.letter.ref} -> {plan.target}: {type(res).__name__}: {res}",
-                      file=sys.stderr)
+                self.out.say(f"FAILED {plan.letter.ref} -> {plan.target}: "
+                             f"{type(res).__name__}: {res}", err=True)
                 continue  # the claim stays pending: the next run settles it
             done.append((plan.key, (res.partition, res.offset)))
-            print(f"replayed {plan.letter.ref} -> {plan.target}[{res.partition}]@{res.offset}")
+            self.out.say(
+                f"replayed {plan.letter.ref} -> {plan.target}[{res.partition}]@{res.offset}")
         await mark_done(self.conn, self.schema, self.dlq, done)
         self.tally.replayed += len(done)
 
@@ -173,14 +218,27 @@ async def replay(args: argparse.Namespace) -> int:
 async def _drive(args: argparse.Namespace, consumer: AIOKafkaConsumer,
                  cluster: dict[str, list[int]], dlq: str, ledger: Ledger,
                  replayer: Replayer) -> None:
-    t = replayer.tally
     if args.limit == 0:
         return
+    tps = [TopicPartition(dlq, p) for p in cluster[dlq]]
+    begin, end = await offsets_of(consumer, tps)
+    replayer.out = out = _Output(sum(end[tp] - begin[tp] for tp in tps), replayer.tally)
+    try:
+        await _each(args, consumer, tps, dlq, cluster, ledger, replayer, out)
+    finally:
+        out.close()
+
+
+async def _each(args: argparse.Namespace, consumer: AIOKafkaConsumer,
+                tps: list[TopicPartition], dlq: str, cluster: dict[str, list[int]],
+                ledger: Ledger, replayer: Replayer, out: _Output) -> None:
+    t = replayer.tally
     batch: list[Plan] = []
     planned = 0
-    async with aclosing(scan(consumer, [TopicPartition(dlq, p) for p in cluster[dlq]])) as recs:
+    async with aclosing(scan(consumer, tps)) as recs:
         async for rec in recs:
             t.read += 1
+            out.read_one()
             dl = Letter.of(rec)
             if not dl.matches(args.topic, args.error_code):
                 continue
@@ -191,11 +249,10 @@ async def _drive(args: argparse.Namespace, consumer: AIOKafkaConsumer,
                 continue
             if not target or target not in cluster or target == dlq:
                 t.no_target += 1
-                print(f"skipped {dl.ref}: "
-                      + ("no __connect.errors.topic header (use --to-topic)" if not target
-                         else "its source topic is the DLQ itself" if target == dlq
-                         else f"target topic {target} does not exist"),
-                      file=sys.stderr)
+                out.say(f"skipped {dl.ref}: "
+                        + ("no __connect.errors.topic header (use --to-topic)" if not target
+                           else "its source topic is the DLQ itself" if target == dlq
+                           else f"target topic {target} does not exist"), err=True)
                 continue
             # Back to where it came from, when that is the target: same partition, so the
             # key's order in the topic is kept.

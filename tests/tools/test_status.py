@@ -1,0 +1,92 @@
+"""``warp-sink status`` against a running group of two real sink processes with a dead
+letter: members and their partitions, offsets, lag, flush age, dead letters per code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sink.tools.events import MongoEvents
+from tests.support import produce, start_sink, unique, wait_progress, workload, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def _status(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sink", "status", "--config", str(cfg), *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def _wait_members(cfg: Path, n: int, within: float = 60) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + within
+    doc: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        proc = await asyncio.to_thread(_status, cfg, "--json")
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        if doc["state"] == "Stable" and len(doc["members"]) == n and \
+                all(m["partitions"] for m in doc["members"]):
+            return doc
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the group never had {n} members with partitions: {doc}")
+
+
+async def test_status_of_a_running_group_with_two_members_and_a_dead_letter(
+        stack: Any, topic_factory: Any, tmp_path: Path) -> None:
+    topic = await topic_factory(partitions=2)
+    group = unique("g")
+    events = list(workload(MongoEvents(unique("st"), "people"), 400, 50).events)
+    events.insert(100, (b'{"id": "x"}', b"\x00not json"))  # one decode-stage dead letter
+    await produce(stack.bootstrap_servers, topic, events)
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=group)
+    procs = [await start_sink(cfg, log=tmp_path / f"sink{i}.log") for i in range(2)]
+    try:
+        assert await wait_progress(stack.pg_dsn, group, len(events), within=120) == len(events)
+        doc = await _wait_members(cfg, 2)
+
+        assert doc["group_id"] == group
+        owned = sorted(p for m in doc["members"] for p in m["partitions"])
+        assert owned == [f"{topic}[0]", f"{topic}[1]"]  # each partition has one owner
+        assert all(m["client_id"] and m["host"] for m in doc["members"])
+        parts = {p["partition"]: p for p in doc["partitions"]}
+        assert sorted(parts) == [0, 1]
+        assert sum(p["end"] for p in parts.values()) == len(events)
+        for p in parts.values():
+            assert p["stored"] == p["end"] and p["lag"] == 0
+            assert p["member"] is not None
+            assert p["last_flush_age_seconds"] is not None and \
+                0 <= p["last_flush_age_seconds"] < 300
+        assert doc["dead_letters_last_hour"] == {"bad_json": 1}, doc["dead_letters_last_hour"]
+
+        text = await asyncio.to_thread(_status, cfg)
+        assert text.returncode == 0, text.stderr
+        out = text.stdout
+        assert f"group {group}: Stable, 2 member(s)" in out
+        assert "MEMBER" in out and "LAST FLUSH" in out
+        assert f"dead letters in the last hour ({group}.dlq): 1 (bad_json 1)" in out
+
+        # --watch refreshes and adds events/s from the stored offsets' change
+        watch = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sink", "status", "--config", str(cfg), "--watch",
+            "--interval", "0.5", "--json", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        assert watch.stdout is not None
+        docs = [json.loads(await asyncio.wait_for(watch.stdout.readline(), 30))
+                for _ in range(2)]
+        watch.terminate()
+        await watch.wait()
+        assert docs[0]["events_per_second"] is None and docs[1]["events_per_second"] == 0
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+        for p in procs:
+            await asyncio.wait_for(p.wait(), 60)
