@@ -8,10 +8,15 @@ The fold here is written independently of the sink's code: it is the oracle.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import pty
 import random
+import struct
 import subprocess
 import sys
+import termios
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,3 +288,29 @@ async def add_age_check(dsn: str, db: str) -> None:
             f'ALTER TABLE "{db}".users ADD CONSTRAINT age_sane CHECK (age IS NULL OR age < 1000)')
     finally:
         await conn.close()
+
+
+def run_on_pty(cmd: list[str], timeout: float = 120) -> str:
+    """Run ``cmd`` with its stdout and stderr on a pseudo-terminal 120 columns wide."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                            env={**os.environ}, close_fds=True)
+    os.close(slave)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(timeout=max(1.0, deadline - time.monotonic())) == 0, out[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return out.decode("utf-8", errors="replace")

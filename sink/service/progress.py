@@ -62,7 +62,7 @@ class Progress:
         self.end: dict[TopicPartition, int] = {}
         self.done = 0
         self._samples: deque[tuple[float, float]] = deque([(time.monotonic(), 0.0)])
-        self._logged_done = -1
+        self._logged_done = 0
         self._bar: tqdm[Any] | None = None
         self._saved_stderr: TextIO | None = None
 
@@ -190,7 +190,7 @@ def terminal_bar(total: int | None, stream: TextIO, *, unit: str,
     """A tqdm live line on ``stream`` (a terminal), drawn only when refreshed."""
     width, height = _terminal_size(stream)
     # A pseudo-terminal nobody sized says 0x0, and tqdm then hides the line.
-    return tqdm(total=total, initial=initial, file=stream, unit=unit, unit_scale=True,
+    return tqdm(total=total, initial=initial, file=stream, unit=unit,
                 leave=True, mininterval=0, ncols=width or _FALLBACK_COLUMNS,
                 nrows=height or _FALLBACK_ROWS, dynamic_ncols=bool(width))
 

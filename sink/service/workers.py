@@ -20,12 +20,15 @@ import structlog
 log = structlog.get_logger("sink.workers")
 
 
-def run_workers(argv: list[str], workers: int, metrics_port: int) -> int:
+def run_workers(argv: list[str], workers: int, metrics_port: int,
+                client_id: str = "warp-sink") -> int:
     """Start ``workers`` copies of ``warp-sink run`` with ``argv``; wait for all.
-    Exit 0 only if every worker exited 0; otherwise the first non-zero code."""
+    Exit 0 only if every worker exited 0; otherwise the first non-zero code. Worker ``i``
+    is ``<client_id>-<i>`` to Kafka, so ``status`` and broker logs tell them apart."""
     procs: list[subprocess.Popen[bytes]] = []
     for i in range(workers):
         extra = ["--set", f"observability.metrics_port={metrics_port + i}"] if metrics_port else []
+        extra += ["--set", f"source.client_id={client_id}-{i}"]
         env = {**os.environ, "WARP_WORKER_INDEX": str(i)}
         procs.append(subprocess.Popen([sys.executable, "-m", "sink", "run", *argv, *extra],
                                       env=env))

@@ -3,8 +3,11 @@ written by the sink's own DLQ producer (``sink.service.dead_letters``)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import re
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +23,7 @@ from sink.errors import RecordError
 from sink.service.dead_letters import DeadLetter, DeadLetterQueue
 from sink.stack.local import create_topic
 from sink.tools.dlq import cli as dlq_cli
-from tests.support import partitions, warp
+from tests.support import partitions, run_on_pty, warp
 
 pytestmark = pytest.mark.integration
 
@@ -307,3 +310,14 @@ async def test_replay_settles_claims_of_an_interrupted_run(env: Env, capsys: Any
     got = await read_all(env.bootstrap, env.b)
     assert sorted(replayed_from(r) or "" for r in got) == sorted(
         f"{env.dlq}:{r.partition}:{r.offset}" for r in (first, second))
+
+
+async def test_replay_on_a_terminal_shows_a_live_line(env: Env) -> None:
+    cmd = [sys.executable, "-m", "sink", "dlq", "replay", "--config", str(env.config)]
+    out = await asyncio.to_thread(run_on_pty, cmd)
+    drawings = [d for d in re.split(r"[\r\n]", out) if "letter" in d and "replayed" in d]
+    assert drawings, out[-2000:]
+    n = len(env.letters)
+    assert f"{n}/{n}" in drawings[-1] and "replayed 5 · failed 0" in drawings[-1], drawings[-1]
+    # the per-letter lines are still there, whole, around the live line
+    assert len(re.findall(rf"replayed {env.dlq}:\d+:\d+ -> ", out)) == n

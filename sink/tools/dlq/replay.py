@@ -73,11 +73,12 @@ class _Output:
     stderr (the per-letter lines are written around it); elsewhere a summary line on
     stderr every ``SUMMARY_EVERY_S``."""
 
-    def __init__(self, total: int, tally: Tally) -> None:
+    def __init__(self, total: int | None, tally: Tally) -> None:
+        """``total`` None: plain lines only (before the DLQ's size is known)."""
         self.tally = tally
         self.total = total
-        self.bar = terminal_bar(total, sys.stderr, unit="letter") if sys.stderr.isatty() \
-            else None
+        self.bar = terminal_bar(total, sys.stderr, unit="letter") \
+            if total is not None and sys.stderr.isatty() else None
         self.next_summary = time.monotonic() + SUMMARY_EVERY_S
 
     def say(self, text: str, *, err: bool = False) -> None:
@@ -87,11 +88,13 @@ class _Output:
         else:
             print(text, file=stream)
 
+    def _figures(self) -> str:
+        return f"replayed {self.tally.replayed} · failed {self.tally.failed}"
+
     def read_one(self) -> None:
         t = self.tally
         if self.bar is not None:
-            self.bar.set_postfix_str(f"replayed {t.replayed} · failed {t.failed}",
-                                     refresh=False)
+            self.bar.set_postfix_str(self._figures(), refresh=False)
             self.bar.update(1)
         elif time.monotonic() >= self.next_summary:
             self.next_summary = time.monotonic() + SUMMARY_EVERY_S
@@ -100,6 +103,7 @@ class _Output:
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.set_postfix_str(self._figures())  # the last flush's results
             self.bar.close()
 
 
@@ -117,7 +121,7 @@ class Replayer:
         self.dry_run = dry_run
         self.producer: AIOKafkaProducer | None = None
         self.tally = Tally()
-        self.out = _Output(0, self.tally)
+        self.out = _Output(None, self.tally)
 
     async def close(self) -> None:
         if self.producer is not None:
