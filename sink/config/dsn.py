@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 _URI = re.compile(r"(postgresql|postgres)://", re.IGNORECASE)
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,19})://")
-_KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # dotted: custom server settings
 _HEX = "0123456789abcdefABCDEF"
 _AT_HINT = ("a password holding '@' or '/' as written? In a URL they are written %40 and "
             "%2F; better, give the password on its own in destination.password or "

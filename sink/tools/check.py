@@ -166,8 +166,8 @@ def _pg_hint(exc: BaseException, d: DestinationConfig) -> str:
     where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
     if isinstance(exc, asyncpg.InvalidPasswordError
                   | asyncpg.InvalidAuthorizationSpecificationError):
-        return (f"{exc} (hint: check the user in destination.connection_string and the "
-                "password there or in destination.password / password_file)")
+        return (f"{exc} (hint: check the user and password: destination.connection_string, "
+                "destination.password or destination.password_file)")
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return f"{exc} (hint: create the database or fix its name in the DSN)"
     if isinstance(exc, TimeoutError):
