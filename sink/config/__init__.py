@@ -16,11 +16,14 @@ variables, then command-line overrides (``--set section.key=value``, highest).
 
 Inside: ``model`` (the sections and their rules), ``sources`` (file, environment and flags,
 layered), ``load`` (reading and validating them into :class:`Settings`), ``secrets``
-(masking, the effective configuration), ``text`` (messages and rule text).
+(masking, the effective configuration), ``text`` (messages and rule text), ``dsn``
+(PostgreSQL connection strings read the way libpq reads them), ``secret_files`` (the
+``*_file`` twin of every secret key).
 """
 
 from __future__ import annotations
 
+from sink.config.dsn import Dsn, DsnError, parse_dsn
 from sink.config.load import load_settings
 from sink.config.model import (
     BatchConfig,
@@ -31,9 +34,10 @@ from sink.config.model import (
     Settings,
     SourceConfig,
     SslMode,
+    postgres_connect_args,
     postgres_ssl,
 )
-from sink.config.secrets import MASK, effective_config, mask_dsn, secret_values
+from sink.config.secrets import MASK, effective_config, mask_dsn, secret_values, show_dsn
 from sink.config.sources import ENV_PREFIX
 from sink.errors import ConfigError
 
@@ -43,6 +47,8 @@ __all__ = [
     "BatchConfig",
     "ConfigError",
     "DestinationConfig",
+    "Dsn",
+    "DsnError",
     "ErrorsConfig",
     "MappingConfig",
     "ObservabilityConfig",
@@ -52,6 +58,9 @@ __all__ = [
     "effective_config",
     "load_settings",
     "mask_dsn",
+    "parse_dsn",
+    "postgres_connect_args",
     "postgres_ssl",
     "secret_values",
+    "show_dsn",
 ]

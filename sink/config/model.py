@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from sink.config.dsn import Dsn, DsnError, parse_dsn
+from sink.config.secret_files import load_secret_files
 from sink.config.sources import GivenSource
 from sink.config.text import Section, rule
 
@@ -34,12 +36,15 @@ class SourceConfig(Section):
     schema_registry_url: str | None = None
     schema_registry_username: str | None = None
     schema_registry_password: SecretStr | None = None
+    schema_registry_password_file: str | None = None
     schema_registry_token: SecretStr | None = None
+    schema_registry_token_file: str | None = None
     schema_registry_cafile: str | None = None
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    sasl_password_file: str | None = None
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -74,6 +79,7 @@ class SourceConfig(Section):
 
     @model_validator(mode="after")
     def _rules(self) -> SourceConfig:
+        load_secret_files(self, SOURCE_SECRETS)
         if self.topics and self.topic_pattern:
             raise rule("topic_pattern", "set either source.topics or source.topic_pattern, not "
                         "both (clear one with null, e.g. --set source.topic_pattern=null)")
@@ -94,7 +100,8 @@ class SourceConfig(Section):
                         f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_USERNAME)")
         if sasl and self.sasl_password is None:
             raise rule("sasl_password", f"required with security_protocol "
-                        f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_PASSWORD)")
+                        f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_PASSWORD, or "
+                        "sasl_password_file naming a file that holds it)")
         if self.ssl_keyfile and not self.ssl_certfile:
             raise rule("ssl_keyfile", "needs ssl_certfile (the client certificate it belongs to)")
         url = self.schema_registry_url
@@ -120,6 +127,9 @@ class SourceConfig(Section):
         return self
 
 
+SOURCE_SECRETS = ("sasl_password", "schema_registry_password", "schema_registry_token")
+DESTINATION_SECRETS = ("password",)
+
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
@@ -128,6 +138,10 @@ class DestinationConfig(Section):
 
     type: Literal["postgresql"] = "postgresql"
     connection_string: SecretStr
+    # The password on its own (never percent-encoded), or a file holding it: for passwords
+    # a URI cannot carry as written, and for Kubernetes Secrets mounted as files.
+    password: SecretStr | None = None
+    password_file: str | None = None
     metadata_schema: str = Field(default="cartridge_warp_metadata", min_length=1, max_length=63)
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     max_connections: int = Field(default=10, ge=1)
@@ -145,38 +159,34 @@ class DestinationConfig(Section):
 
     @model_validator(mode="after")
     def _rules(self) -> DestinationConfig:
+        load_secret_files(self, DESTINATION_SECRETS)
         if self.min_connections > self.max_connections:
             raise rule("min_connections", f"min_connections ({self.min_connections}) must not "
                         f"exceed max_connections ({self.max_connections})")
-        problem = _dsn_problem(self.connection_string.get_secret_value())
-        if problem:
-            raise rule("connection_string", problem)
+        try:
+            dsn = self.dsn
+        except DsnError as exc:
+            raise rule("connection_string", str(exc)) from None
+        if self.password is not None and dsn.password is not None:
+            which = "password_file" if self.password_file is not None else "password"
+            raise rule(which, "the connection string holds a password too: give it in one "
+                        "place (remove it from the connection string)")
         if self.hard_delete_after <= timedelta(0):
             raise rule("hard_delete_after", "must be a positive duration (e.g. P7D or 604800)")
         return self
 
+    @property
+    def dsn(self) -> Dsn:
+        """The connection string as libpq reads it (raises DsnError)."""
+        return parse_dsn(self.connection_string.get_secret_value())
 
-def _dsn_problem(dsn: str) -> str | None:
-    """What is wrong with a PostgreSQL URL, without repeating any part of it."""
-    scheme = dsn.split("://", 1)[0] if "://" in dsn else ""
-    if scheme not in ("postgresql", "postgres"):
-        shown = f"scheme {scheme!r}" if scheme and len(scheme) < 20 else "no scheme"
-        return (f"must be a postgresql:// or postgres:// URL ({shown}; "
-                "e.g. postgresql://user@host:5432/database)")
-    head = dsn.split("://", 1)[1]
-    userinfo, at, _ = head.rpartition("@")
-    if at and any(c in userinfo for c in "/?#") and "=" not in userinfo:
-        return ("holds '/', '?' or '#' in the user or password: percent-encode them "
-                "(%2F, %3F, %23)")
-    try:
-        parts = urlsplit(dsn)
-        for host in (parts.netloc.rpartition("@")[2] or "").split(","):
-            _, sep, port = host.rpartition(":")
-            if sep and port and not port.isdigit() and "]" not in port:
-                return "has a port that is not a number"
-    except ValueError:
-        return "is not a valid URL"
-    return None
+    @property
+    def login_password(self) -> str | None:
+        """The password to log in with: ``password``/``password_file``, else the one in the
+        connection string (None: asyncpg's own defaults, PGPASSWORD or the passfile)."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        return self.dsn.password
 
 
 class MappingConfig(Section):
@@ -270,6 +280,13 @@ class Settings(BaseSettings):
         if "batch_size" in self.destination.model_fields_set:
             return self.destination.batch_size
         return DEFAULT_FLUSH_RECORDS
+
+
+def postgres_connect_args(dest: DestinationConfig) -> dict[str, Any]:
+    """asyncpg's ``dsn``, ``password`` and ``ssl`` arguments for the destination: the
+    connection string as libpq reads it (:meth:`Dsn.for_asyncpg`), the password apart."""
+    return {"dsn": dest.dsn.for_asyncpg(), "password": dest.login_password,
+            "ssl": postgres_ssl(dest)}
 
 
 def postgres_ssl(dest: DestinationConfig) -> ssl.SSLContext | SslMode | None:

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
+from sink.config.dsn import DsnError, parse_dsn
 from sink.config.model import Settings
 
 MASK = "***"
@@ -18,10 +19,13 @@ def secret_values(settings: Settings) -> list[str]:
     """Every secret the configuration holds, as it may appear in text (raw and URL-decoded)."""
     src, dest = settings.source, settings.destination
     out: list[str] = []
-    for secret in (src.sasl_password, src.schema_registry_password, src.schema_registry_token):
+    for secret in (src.sasl_password, src.schema_registry_password, src.schema_registry_token,
+                   dest.password):
         if secret is not None:
             out.append(secret.get_secret_value())
-    urls = [dest.connection_string.get_secret_value(), *(src.schema_registry_url or "").split(",")]
+    dsn = dest.connection_string.get_secret_value()
+    out.append(dest.dsn.password or "")  # as libpq reads it: decoded, wherever it was
+    urls = [dsn, *(src.schema_registry_url or "").split(",")]
     for url in urls:
         out.extend(_url_passwords(url.strip()))
     return [s for s in {*out, *(unquote(s) for s in out)} if s]
@@ -42,8 +46,18 @@ def _url_passwords(url: str) -> list[str]:
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]*:)(.*)(@[^@]*)$")
 
 
+def show_dsn(dsn: str) -> str:
+    """A PostgreSQL connection string (either form) for people to read: as libpq reads it,
+    as a URI, the password masked; nothing of it when it cannot be read."""
+    try:
+        return parse_dsn(dsn).shown(MASK)
+    except DsnError:
+        return "(a connection string that cannot be read)"
+
+
 def mask_dsn(dsn: str) -> str:
-    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db`` (and ``password=`` params)."""
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db`` (and ``password=``
+    params): any URL with credentials; PostgreSQL's are shown with :func:`show_dsn`."""
     masked = _DSN_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", dsn)
     return re.sub(r"(?i)([?&]password=)[^&#]*", rf"\g<1>{MASK}", masked)
 
@@ -57,7 +71,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         for key, value in section:
             if isinstance(value, SecretStr):
                 data[section_name][key] = MASK
-    data["destination"]["connection_string"] = mask_dsn(
+    data["destination"]["connection_string"] = show_dsn(
         settings.destination.connection_string.get_secret_value()
     )
     if settings.source.schema_registry_url:

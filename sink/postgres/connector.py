@@ -20,6 +20,7 @@ import asyncpg
 import orjson
 import structlog
 
+from sink.config import DsnError, parse_dsn
 from sink.errors import ConfigError, FatalError, RecordError, TransientError, WarpError
 from sink.postgres import metadata
 from sink.postgres import types as pgtypes
@@ -66,6 +67,7 @@ class PostgreSQLDestinationConnector:
         string_type: str = "text",
         hard_delete_after: timedelta = timedelta(days=7),
         ssl: Any = None,
+        password: str | None = None,
     ) -> None:
         if deletion_strategy not in ("soft", "hard", "both"):
             raise ConfigError(
@@ -73,7 +75,17 @@ class PostgreSQLDestinationConnector:
             )
         if upsert_mode not in ("on_conflict", "merge"):
             raise ConfigError(f"upsert_mode must be on_conflict or merge, not {upsert_mode!r}")
-        self._dsn = connection_string
+        try:
+            dsn = parse_dsn(connection_string)
+        except DsnError as exc:  # the message quotes nothing of the string
+            raise ConfigError(f"connection_string {exc}") from None
+        if password is not None and dsn.password is not None:
+            raise ConfigError("the password is given both in connection_string and apart: "
+                              "give it in one place")
+        # asyncpg gets the string as libpq read it, the password apart: its own URL parser
+        # would read '?', '#' or '+' in a password differently.
+        self._dsn = dsn.for_asyncpg()
+        self._password = password if password is not None else dsn.password
         self.metadata_schema = metadata_schema
         self.batch_size = batch_size
         self.max_connections = max_connections
@@ -91,7 +103,8 @@ class PostgreSQLDestinationConnector:
         self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
         self._pool: asyncpg.Pool | None = None
         self._topic_tables: dict[str, TableKey] = {}
-        self.database = _database_name(connection_string)
+        # A metric label: from the parse, so nothing of the query or the credentials.
+        self.database = dsn.database
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -106,6 +119,7 @@ class PostgreSQLDestinationConnector:
     async def _create_pool(self) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
             self._dsn,
+            password=self._password,
             min_size=self.min_connections,
             max_size=self.max_connections,
             timeout=self.connection_timeout,
@@ -380,11 +394,6 @@ class PostgreSQLDestinationConnector:
                     log.warning("retrying", operation=what, attempt=attempt, error=str(err),
                                 delay=round(delay, 2))
                     await asyncio.sleep(delay)
-
-
-def _database_name(dsn: str) -> str:
-    tail = dsn.rsplit("/", 1)[-1] if "://" in dsn and dsn.count("/") >= 3 else ""
-    return tail.split("?", 1)[0] or "postgres"
 
 
 _SEED_TYPES = {

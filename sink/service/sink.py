@@ -61,6 +61,7 @@ class Sink:
             deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
             max_retries=d.max_retries, string_type=d.string_type,
             hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
+            password=d.password.get_secret_value() if d.password is not None else None,
         )
         self.router = Router(settings.mapping)
         src = settings.source

@@ -19,12 +19,18 @@ import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 from aiokafka import errors as kafka_errors
 
-from sink.config import Settings, SourceConfig, mask_dsn, postgres_ssl
+from sink.config import (
+    DestinationConfig,
+    Settings,
+    SourceConfig,
+    mask_dsn,
+    postgres_connect_args,
+    show_dsn,
+)
 from sink.decode import SchemaRegistry
 from sink.errors import ConfigError, DecodeError, TransientError
 from sink.logs import quiet, restore, scrub
@@ -155,16 +161,13 @@ async def _registry(settings: Settings) -> str:
 # --- postgresql ----------------------------------------------------------------------
 
 
-def _pg_hint(exc: BaseException, dsn: str) -> str:
-    try:
-        parts = urlsplit(dsn)
-        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-    except ValueError:
-        where = "the server"
+def _pg_hint(exc: BaseException, d: DestinationConfig) -> str:
+    params = d.dsn.params
+    where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
     if isinstance(exc, asyncpg.InvalidPasswordError
                   | asyncpg.InvalidAuthorizationSpecificationError):
-        return (f"{exc} (hint: check the user and password in destination.connection_string, "
-                "e.g. WARP__DESTINATION__CONNECTION_STRING)")
+        return (f"{exc} (hint: check the user and password: destination.connection_string, "
+                "destination.password or destination.password_file)")
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
         return f"{exc} (hint: create the database or fix its name in the DSN)"
     if isinstance(exc, TimeoutError):
@@ -178,11 +181,10 @@ def _pg_hint(exc: BaseException, dsn: str) -> str:
 
 async def _postgres(settings: Settings) -> str:
     d = settings.destination
-    dsn = d.connection_string.get_secret_value()
     try:
-        conn = await asyncpg.connect(dsn, timeout=d.connection_timeout, ssl=postgres_ssl(d))
+        conn = await asyncpg.connect(**postgres_connect_args(d), timeout=d.connection_timeout)
     except Exception as exc:
-        raise CheckFailed(_pg_hint(exc, dsn)) from None
+        raise CheckFailed(_pg_hint(exc, d)) from None
     try:
         version = str(await conn.fetchval("SHOW server_version"))
         number = int(await conn.fetchval("SHOW server_version_num"))
@@ -239,7 +241,7 @@ async def _run(settings: Settings) -> int:
     checks: list[Check] = [
         (f"kafka {settings.source.bootstrap_servers}", lambda: _kafka(settings)),
         ("schema registry", lambda: _registry(settings)),
-        (f"postgresql {mask_dsn(dsn)}", lambda: _postgres(settings)),
+        (f"postgresql {show_dsn(dsn)}", lambda: _postgres(settings)),
     ]
     failed = 0
     for name, fn in checks:

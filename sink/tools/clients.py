@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from sink.config import Settings, SourceConfig, mask_dsn, postgres_ssl
+from sink.config import Settings, SourceConfig, postgres_connect_args, show_dsn
 from sink.errors import WarpError
 from sink.service import kafka_admin, kafka_security
 
@@ -92,15 +92,15 @@ async def offsets_of(
 @asynccontextmanager
 async def pg_connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     d = settings.destination
-    dsn = d.connection_string.get_secret_value()
     try:
         conn = await asyncpg.connect(
-            dsn, timeout=d.connection_timeout, command_timeout=d.command_timeout,
-            ssl=postgres_ssl(settings.destination),
+            **postgres_connect_args(d), timeout=d.connection_timeout,
+            command_timeout=d.command_timeout,
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        shown = show_dsn(d.connection_string.get_secret_value())
         raise WarpError(
-            f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {type(exc).__name__}: {exc}"
+            f"cannot connect to PostgreSQL at {shown}: {type(exc).__name__}: {exc}"
         ) from None
     try:
         yield conn

@@ -5,19 +5,16 @@ makes a dead letter, and everything the process emits is searched for both."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import socket
-import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
 from sink import logs
 from sink.tools.events import MongoEvents, Oid
+from tests.config.runs import cli, free_port, run_and_scrape
 from tests.support import produce, read_topic, unique
 
 pytestmark = pytest.mark.integration
@@ -32,17 +29,14 @@ def _forget_secrets() -> Any:
     logs.clear_secrets()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def dsn_password(dsn: str) -> str:
-    return dsn.split("://", 1)[1].rpartition("@")[0].partition(":")[2]
+    password = urlsplit(dsn).password  # the test stack's DSN is a plain one
+    assert password is not None
+    return unquote(password)
 
 
-def write_config(path: Path, stack: Any, topic: str, group: str, port: int) -> Path:
+def write_config(path: Path, stack: Any, topic: str, group: str, port: int,
+                 dsn: str | None = None) -> Path:
     path.write_text(f"""
 source:
   bootstrap_servers: "{stack.bootstrap_servers}"
@@ -52,7 +46,7 @@ source:
   schema_registry_username: "reg-user"
   schema_registry_password: "{REGISTRY_PASSWORD}"
 destination:
-  connection_string: "{stack.pg_dsn}"
+  connection_string: "{dsn or stack.pg_dsn}"
   min_connections: 1
   max_connections: 2
 batch:
@@ -65,60 +59,6 @@ observability:
   log_level: "debug"
 """, encoding="utf-8")
     return path
-
-
-async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sink", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
-
-async def scrape(port: int) -> str | None:
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
-    except (OSError, TimeoutError):
-        return None
-    try:
-        writer.write(b"GET /metrics HTTP/1.0\r\n\r\n")
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), 5)
-    except (OSError, TimeoutError):
-        return None
-    finally:
-        writer.close()
-    return raw.partition(b"\r\n\r\n")[2].decode()
-
-
-async def run_and_scrape(config: Path, port: int, *args: str,
-                         stop_when: str | None = None) -> tuple[int, str, str, list[str]]:
-    """Run ``warp-sink run``, scraping /metrics until it exits (or, with ``stop_when``,
-    until a scrape contains that text, then SIGTERM)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sink", "run", "--config", str(config), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    communicate = asyncio.create_task(proc.communicate())
-    scrapes: list[str] = []
-    deadline = asyncio.get_running_loop().time() + 60
-    try:
-        while not communicate.done() and asyncio.get_running_loop().time() < deadline:
-            body = await scrape(port)
-            if body:
-                scrapes.append(body)
-                if stop_when and stop_when in body and proc.returncode is None:
-                    proc.send_signal(signal.SIGTERM)
-                    stop_when = None
-            await asyncio.sleep(0.02)
-        if not communicate.done():  # stuck: stop it, and show what it logged
-            proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(communicate, 40)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), scrapes
 
 
 async def test_no_secret_in_logs_metrics_config_or_dead_letters(
@@ -194,3 +134,43 @@ async def test_no_secret_in_logs_metrics_config_or_dead_letters(
         for secret in (*secrets, WRONG_PASSWORD):
             assert secret not in text, f"{secret!r} printed in {where}"
     assert "***" in checked and "***" in shown
+
+
+async def test_password_in_the_dsn_query_never_reaches_metrics(
+    stack: Any, topic_factory: Any, tmp_path: Path
+) -> None:
+    """Issue 12 item 14: ``…/warp?sslrootcert=…/ca.crt&password=secret`` made the pool
+    metric's label ``database="ca.crt&password=secret"`` on /metrics (bound to 0.0.0.0,
+    unauthenticated). The label is the parsed database name; the password, given in the
+    query string, logs in (sslmode prefer ignores the root certificate here) and is found
+    nowhere the process writes."""
+    parts = urlsplit(stack.pg_dsn)
+    base = {"user": parts.username, "host": parts.hostname, "port": parts.port,
+            "dbname": parts.path.lstrip("/")}
+    password = dsn_password(stack.pg_dsn)
+    dsn = (f"postgresql://{base['user']}@{base['host']}:{base['port']}/{base['dbname']}"
+           f"?sslrootcert=/etc/ssl/certs/ca.crt&password={quote(password, safe='')}")
+    topic = await topic_factory(partitions=1)
+    db, group, port = unique("q"), unique("g"), free_port()
+    ev = MongoEvents(db, "users")
+    await produce(stack.bootstrap_servers, topic,
+                  [ev.insert({"_id": Oid(f"{i:024x}"), "n": i}) for i in range(1, 6)])
+    config = write_config(tmp_path / "c.yaml", stack, topic, group, port, dsn=dsn)
+    code, out, err, scrapes = await run_and_scrape(
+        config, port, stop_when="cartridge_warp_records_processed_total{")
+    assert code == 0, err[-3000:]
+    pool = [line for s in scrapes for line in s.splitlines()
+            if line.startswith("cartridge_warp_connection_pool_size{")]
+    assert pool, "no pool metric scraped"
+    assert all(f'database="{base["dbname"]}"' in line for line in pool), pool[:3]
+    assert sum(e.get("records", 0) for e in map(json.loads, filter(None, (
+        line.strip() for line in (out + err).splitlines())))
+        if e.get("event") == "batch processed") == 5
+    code2, shown, _ = await cli("config", "show", "--config", str(config))
+    assert code2 == 0 and json.loads(shown)["destination"]["connection_string"] == (
+        f"postgresql://{base['user']}:***@{base['host']}:{base['port']}/{base['dbname']}"
+        "?sslrootcert=/etc/ssl/certs/ca.crt")
+    for where, text in {"metrics": "\n".join(scrapes), "stdout": out, "stderr": err,
+                        "config show": shown}.items():
+        assert password not in text, f"the password is in {where}"
+        assert quote(password, safe="") not in text, f"the encoded password is in {where}"

@@ -176,19 +176,34 @@ def test_compose_bind_mounts_exist_and_wire_the_files() -> None:
     )
 
 
-def test_compose_secrets_come_from_env_with_demo_defaults() -> None:
+def test_compose_secrets_are_files_with_demo_defaults() -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     for m in re.finditer(r"\$\{([^}]*)\}", text):
         assert ":-" in m.group(1) or ":?" in m.group(1), (
             f"${{{m.group(1)}}} has no default: `docker compose config` would warn"
         )
-    sink_env = compose()["services"]["sink"]["environment"]
-    dsn = sink_env["WARP__DESTINATION__CONNECTION_STRING"]
-    assert "${POSTGRES_PASSWORD" in dsn
-    assert (
-        "${POSTGRES_PASSWORD"
-        in compose()["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
-    )
+    services = compose()["services"]
+    secret = compose()["secrets"]["postgres_password"]
+    var, default = _COMPOSE_DEFAULT.fullmatch(secret["file"]).groups()  # type: ignore[union-attr]
+    assert var == "POSTGRES_PASSWORD_FILE" and (ROOT / default).is_file()
+    assert (ROOT / default).read_text(encoding="utf-8").strip()
+    # PostgreSQL and the sink read the same file; neither gets the password as a variable.
+    postgres = services["postgres"]
+    assert "postgres_password" in postgres["secrets"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    sink = services["sink"]
+    assert "postgres_password" in sink["secrets"]
+    for name, value in sink["environment"].items():
+        assert not re.search(r"PASSWORD|TOKEN|SECRET|CONNECTION_STRING", name), name
+        assert "://" not in str(value), name
+    dest = load_yaml(SINK_CONFIG_COMPOSE)["destination"]
+    assert dest["password_file"] == "/run/secrets/postgres_password"
+    assert "password" not in dest and "@" in dest["connection_string"]
+    assert ":" not in dest["connection_string"].split("://", 1)[1].split("@", 1)[0]
+
+
+_COMPOSE_DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 
 def test_docker_compose_config() -> None:

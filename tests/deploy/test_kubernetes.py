@@ -104,12 +104,11 @@ def test_deployment_config_and_secrets_wiring() -> None:
     assert args[:1] == ["run"] and args[args.index("--config") + 1] == "/etc/warp-sink/config.yaml"
 
     env = {e["name"]: e for e in container["env"]}
-    for var in ("WARP__DESTINATION__CONNECTION_STRING", "WARP__SOURCE__SASL_PASSWORD"):
-        assert var in env, f"{var} must come from the Secret"
     for name, entry in env.items():
-        assert "value" not in entry or not re.search(r"PASSWORD|CONNECTION_STRING", name), (
-            f"{name} must not be a literal value"
-        )
+        # secrets are files, never the environment (a process's environment leaks: /proc,
+        # crash reports, child processes)
+        assert not re.search(r"PASSWORD|TOKEN|SECRET|CONNECTION_STRING", name), (
+            f"{name}: a secret goes in a file (its *_file key), not the environment")
         ref = entry.get("valueFrom", {}).get("secretKeyRef")
         if ref is None:
             continue
@@ -124,6 +123,31 @@ def test_deployment_config_and_secrets_wiring() -> None:
     for path in (config["source"].get("ssl_cafile"), config["destination"].get("sslrootcert")):
         if path:
             assert any(path.startswith(m + "/") for m in mounts), f"{path} is not mounted"
+
+
+def test_passwords_are_files_of_the_mounted_secret() -> None:
+    """Each password the ConfigMap's config needs is a ``*_file`` key naming a file of a
+    Secret volume mounted read-only, whose key secret.example.yaml documents."""
+    pod = deployment()["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in sink_container()["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    config = configmap_sink_config()
+    source, dest = config["source"], config["destination"]
+    for section, key in ((dest, "password"), (source, "sasl_password")):
+        assert key not in section, f"{key} in the ConfigMap: use {key}_file"
+        assert f"{key}_file" in section, f"{key}_file missing (the Secret's file)"
+    assert not re.search(r"://[^/@:]+:[^/@]*@", dest["connection_string"])
+    files = {k: v for part in (source, dest) for k, v in part.items() if k.endswith("_file")}
+    assert set(files) >= {"password_file", "sasl_password_file"}
+    for key, path in files.items():
+        mount_path, _, name = path.rpartition("/")
+        assert mount_path in mounts, f"{key}: {mount_path} is not mounted"
+        assert mounts[mount_path].get("readOnly") is True
+        volume = volumes[mounts[mount_path]["name"]]["secret"]
+        items = {i["path"]: i["key"] for i in volume.get("items", [])} or None
+        secret_key = items[name] if items is not None else name
+        assert secret_key in k8s("Secret", volume["secretName"])["stringData"], (
+            f"{key}: {volume['secretName']} has no key {secret_key}")
 
 
 def test_secret_example_holds_placeholders_only() -> None:

@@ -16,9 +16,11 @@ import yaml
 from tests.deploy.support import (
     K8S,
     METRICS_PORT,
+    ROOT,
     SINK_CONFIG_COMPOSE,
     compose,
     configmap_sink_config,
+    deployment,
     k8s,
     load_yaml,
     load_yaml_docs,
@@ -41,12 +43,15 @@ CONFIG_KEYS: dict[str, set[str]] = {
         "schema_registry_url",
         "schema_registry_username",
         "schema_registry_password",
+        "schema_registry_password_file",
         "schema_registry_token",
+        "schema_registry_token_file",
         "schema_registry_cafile",
         "security_protocol",
         "sasl_mechanism",
         "sasl_username",
         "sasl_password",
+        "sasl_password_file",
         "ssl_cafile",
         "ssl_certfile",
         "ssl_keyfile",
@@ -57,6 +62,8 @@ CONFIG_KEYS: dict[str, set[str]] = {
     "destination": {
         "type",
         "connection_string",
+        "password",
+        "password_file",
         "metadata_schema",
         "batch_size",
         "max_connections",
@@ -111,9 +118,10 @@ def test_shipped_sink_config_has_the_sections(name: str) -> None:
     assert config["observability"]["log_format"] in ("json", "console")
     assert config["observability"]["metrics_port"] == METRICS_PORT
     assert isinstance(config["shutdown_timeout"], int | float) and config["shutdown_timeout"] > 0
-    # no secrets in the files: the password comes from WARP__DESTINATION__CONNECTION_STRING
+    # no secrets in the files: the passwords are files of the deployment's secrets
     assert not re.search(r"://[^/@:]+:[^/@]+@", dest["connection_string"]), where
-    assert "sasl_password" not in source
+    assert "sasl_password" not in source and "password" not in dest
+    assert dest["password_file"].startswith(("/run/secrets/", "/etc/warp-sink-secrets/"))
 
 
 def test_config_keys_match_the_model() -> None:
@@ -159,26 +167,60 @@ def deploy_environment(name: str) -> dict[str, str]:
     return out
 
 
+def deploy_secret_files(name: str, into: Path) -> dict[str, Path]:
+    """The files the deployment mounts for the sink, made locally: container path -> a file
+    holding what the deployment puts there (Compose: the secret's default file; Kubernetes:
+    secret.example.yaml's values, one file per item of each Secret volume)."""
+    if name == "compose":
+        declared = compose()["secrets"]
+        out = {}
+        for secret in compose()["services"]["sink"].get("secrets", []):
+            source = _COMPOSE_DEFAULT.sub(lambda m: m.group(2) or "", declared[secret]["file"])
+            out[f"/run/secrets/{secret}"] = ROOT / source
+        return out
+    pod = deployment()["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    out = {}
+    for mount in sink_container()["volumeMounts"]:
+        volume = volumes[mount["name"]].get("secret")
+        if volume is None or volume["secretName"] != "cartridge-warp-sink-secrets":
+            continue
+        data = k8s("Secret", volume["secretName"])["stringData"]
+        for item in volume["items"]:
+            local = into / item["path"]
+            local.write_text(data[item["key"]] + "\n", encoding="utf-8")  # as a file ends
+            out[f"{mount['mountPath']}/{item['path']}"] = local
+    return out
+
+
+def shipped_config_text(name: str) -> str:
+    if name == "compose":
+        return SINK_CONFIG_COMPOSE.read_text(encoding="utf-8")
+    return str(k8s("ConfigMap", "cartridge-warp-sink-config")["data"]["config.yaml"])
+
+
 @pytest.mark.parametrize("name", ["compose", "kubernetes"])
 def test_shipped_sink_config_loads_with_the_real_model(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The shipped file, plus the secrets the deployment injects as WARP__ variables, is a
-    valid configuration for sink.config.load_settings (the one the service uses)."""
+    """The shipped file, with the secret files and WARP__ variables the deployment gives
+    the sink, is a valid configuration for sink.config.load_settings (the one the service
+    uses), and the passwords it reads are the secrets' values, masked when shown."""
     from sink import logs
     from sink.config import effective_config, load_settings
 
-    if name == "compose":
-        path = SINK_CONFIG_COMPOSE
-    else:
-        path = tmp_path / "config.yaml"
-        path.write_text(k8s("ConfigMap", "cartridge-warp-sink-config")["data"]["config.yaml"],
-                        encoding="utf-8")
+    files = deploy_secret_files(name, tmp_path)
+    text = shipped_config_text(name)
+    for mounted, local in files.items():
+        assert mounted in text, f"{mounted} is mounted but the config does not read it"
+        text = text.replace(mounted, str(local))
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
     for var in list(os.environ):
         if var.upper().startswith("WARP__"):
             monkeypatch.delenv(var)
     env = deploy_environment(name)
-    assert "WARP__DESTINATION__CONNECTION_STRING" in env
+    assert "WARP__DESTINATION__CONNECTION_STRING" not in env
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     try:
@@ -186,43 +228,53 @@ def test_shipped_sink_config_loads_with_the_real_model(
         shown = json.dumps(effective_config(settings))
     finally:
         logs.clear_secrets()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    dsn = settings.destination.connection_string.get_secret_value()
-    assert dsn == env["WARP__DESTINATION__CONNECTION_STRING"]  # the env wins over the file
-    password = dsn.split("://", 1)[1].rpartition("@")[0].partition(":")[2]
-    assert password and password not in shown
+    raw = yaml.safe_load(text)
+    dest = settings.destination
+    password = Path(raw["destination"]["password_file"]).read_text(encoding="utf-8").strip()
+    assert password and dest.login_password == password
+    assert dest.dsn.password is None and password not in shown
+    assert "password" not in dest.dsn.for_asyncpg()
     assert settings.observability.metrics_port == METRICS_PORT
     assert settings.shutdown_timeout == raw["shutdown_timeout"]
     assert settings.destination.batch_size == raw["destination"]["batch_size"]
     assert settings.dlq_topic == raw["errors"]["dlq_topic"]
     if name == "kubernetes":
         src = settings.source
+        sasl = Path(raw["source"]["sasl_password_file"]).read_text(encoding="utf-8").strip()
         assert (src.security_protocol, src.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
         assert src.sasl_username == env["WARP__SOURCE__SASL_USERNAME"]
-        assert src.sasl_password is not None
-        assert src.sasl_password.get_secret_value() == env["WARP__SOURCE__SASL_PASSWORD"]
-        assert env["WARP__SOURCE__SASL_PASSWORD"] not in shown
+        assert src.sasl_password is not None and src.sasl_password.get_secret_value() == sasl
+        assert sasl not in shown
         assert settings.destination.sslmode == "verify-full"
     else:
         assert settings.source.topic_pattern == raw["source"]["topic_pattern"]
 
 
-def test_shipped_sink_config_needs_its_injected_secrets(monkeypatch: pytest.MonkeyPatch,
-                                                        tmp_path: Path) -> None:
-    """Without the Secret's SASL variables the Kubernetes config is refused (exit 2 naming
-    the key), not started with a half-configured SASL login."""
+@pytest.mark.parametrize("missing", ["files", "username"])
+def test_shipped_sink_config_needs_its_injected_secrets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, missing: str
+) -> None:
+    """Without the Secret's files, or its SASL user name variable, the Kubernetes config is
+    refused (exit 2 naming the keys), not started with a half-configured login."""
     from sink import logs
     from sink.config import load_settings
     from sink.errors import ConfigError
 
+    text = shipped_config_text("kubernetes")
+    if missing == "username":
+        for mounted, local in deploy_secret_files("kubernetes", tmp_path).items():
+            text = text.replace(mounted, str(local))
     path = tmp_path / "config.yaml"
-    path.write_text(k8s("ConfigMap", "cartridge-warp-sink-config")["data"]["config.yaml"],
-                    encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     for var in list(os.environ):
         if var.upper().startswith("WARP__"):
             monkeypatch.delenv(var)
+    expected = (r"source\.sasl_username: required" if missing == "username" else
+                r"source\.sasl_password_file: the file /etc/warp-sink-secrets/sasl-password "
+                r"does not exist.*destination\.password_file: the file "
+                r"/etc/warp-sink-secrets/destination-password does not exist")
     try:
-        with pytest.raises(ConfigError, match=r"source\.sasl_username: required"):
+        with pytest.raises(ConfigError, match=expected):
             load_settings(path)
     finally:
         logs.clear_secrets()
