@@ -88,7 +88,8 @@ CONFIG_KEYS: dict[str, set[str]] = {
         "retry_max_backoff_seconds",
     },
     "batch": {"max_records", "max_bytes", "max_age_ms", "max_buffered_bytes"},
-    "observability": {"metrics_port", "metrics_host", "log_format", "log_level"},
+    "observability": {"metrics_port", "metrics_host", "log_format", "log_level",
+                      "progress_interval_seconds"},
 }
 
 

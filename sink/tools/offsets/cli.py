@@ -251,6 +251,11 @@ async def _reset(args: argparse.Namespace) -> int:
                     ) from None
                 kafka_note = f"group commit skipped: rejected ({reason})"
     print(f"offsets table updated ({len(tps)} partitions); {kafka_note}")
+    again = sum(max(0, (stored.get((tp.topic, tp.partition)) or end[tp]) - new[tp]) for tp in tps)
+    if again:
+        print(f"{again} events will be read again; `warp-sink run --until-caught-up` applies "
+              "them and shows its progress (the ordering guard skips changes already applied "
+              "unless --force-replay)")
     if state.members:
         print(f"note: live members ({live}) re-read the table when they next write or are "
               "assigned these partitions")
