@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
 from sink.config import Settings, SourceConfig, postgres_connect_args, show_dsn
@@ -106,3 +108,30 @@ async def pg_connect(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@dataclass
+class Member:
+    client_id: str
+    host: str
+    partitions: list[str]
+
+
+async def group_members(admin: AIOKafkaAdminClient, group: str) -> tuple[str, list[Member]]:
+    """The group's state and its members with the partitions each was assigned."""
+    responses = await timed(admin.describe_consumer_groups([group]),
+                            f"cannot describe group {group}")
+    for resp in responses:
+        for g in resp.to_object()["groups"]:
+            if g["group"] != group:
+                continue
+            if g["error_code"] != 0:
+                raise WarpError(f"cannot describe group {group}: error code {g['error_code']}")
+            members = []
+            for m in g["members"]:
+                raw = m.get("member_assignment") or b""
+                tps = ConsumerProtocolMemberAssignment.decode(raw).partitions() if raw else []
+                members.append(Member(m["client_id"], m["client_host"].lstrip("/"),
+                                      [f"{tp.topic}[{tp.partition}]" for tp in sorted(tps)]))
+            return g["state"], sorted(members, key=lambda x: (x.client_id, x.host))
+    return "Dead", []

@@ -23,25 +23,24 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from sink.config import Settings
-from sink.errors import WarpError
 from sink.postgres import load_offset_ages
-from sink.tools.clients import admin_client, offsets_of, pg_connect, reader, timed
+from sink.tools.clients import (
+    Member,
+    admin_client,
+    group_members,
+    offsets_of,
+    pg_connect,
+    reader,
+    timed,
+)
 from sink.tools.common import config_args, run_async, settings_from
 from sink.tools.dlq.letters import Letter, scan
 from sink.tools.offsets.cli import committed_offsets
 from sink.tools.offsets.plan import selected_partitions
 
 DLQ_WINDOW_S = 3600
-
-
-@dataclass
-class Member:
-    client_id: str
-    host: str
-    partitions: list[str]
 
 
 @dataclass
@@ -72,26 +71,6 @@ class Status:
         return sum(p.stored or 0 for p in self.partitions)
 
 
-async def members_of(admin: AIOKafkaAdminClient, group: str) -> tuple[str, list[Member]]:
-    """The group's state and its members with the partitions each was assigned."""
-    responses = await timed(admin.describe_consumer_groups([group]),
-                            f"cannot describe group {group}")
-    for resp in responses:
-        for g in resp.to_object()["groups"]:
-            if g["group"] != group:
-                continue
-            if g["error_code"] != 0:
-                raise WarpError(f"cannot describe group {group}: error code {g['error_code']}")
-            members = []
-            for m in g["members"]:
-                raw = m.get("member_assignment") or b""
-                tps = ConsumerProtocolMemberAssignment.decode(raw).partitions() if raw else []
-                members.append(Member(m["client_id"], m["client_host"].lstrip("/"),
-                                      [f"{tp.topic}[{tp.partition}]" for tp in sorted(tps)]))
-            return g["state"], sorted(members, key=lambda x: (x.client_id, x.host))
-    return "Dead", []
-
-
 async def dead_letters_since(consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient,
                              topic: str, since_ms: int) -> dict[str, int]:
     """Dead letters written at or after ``since_ms``, counted per error code."""
@@ -116,7 +95,7 @@ async def gather(settings: Settings) -> Status:
     group = src.group_id
     async with admin_client(src) as admin, reader(src) as consumer:
         tps = await selected_partitions(settings, admin, None, None)
-        state, members = await members_of(admin, group)
+        state, members = await group_members(admin, group)
         _, end = await offsets_of(consumer, tps)
         committed = await committed_offsets(admin, group, tps)
         letters = await dead_letters_since(consumer, admin, settings.dlq_topic,

@@ -31,6 +31,7 @@ from sink.service import kafka_consumer
 from sink.tools.clients import (
     KAFKA_TIMEOUT,
     admin_client,
+    group_members,
     offsets_of,
     pg_connect,
     reader,
@@ -92,18 +93,8 @@ class GroupState:
 
 async def describe_group(admin: AIOKafkaAdminClient, group: str) -> GroupState:
     """The group's state and live members (DescribeGroups through the group coordinator)."""
-    responses = await timed(
-        admin.describe_consumer_groups([group]), f"cannot describe group {group}"
-    )
-    for resp in responses:
-        for g in resp.to_object()["groups"]:
-            if g["group"] != group:
-                continue
-            if g["error_code"] != 0:
-                raise WarpError(f"cannot describe group {group}: error code {g['error_code']}")
-            members = [f"{m['client_id']}@{m['client_host'].lstrip('/')}" for m in g["members"]]
-            return GroupState(g["state"], members)
-    return GroupState("Dead", [])
+    state, members = await group_members(admin, group)
+    return GroupState(state, [f"{m.client_id}@{m.host}" for m in members])
 
 
 # --- offsets show ------------------------------------------------------------------------
