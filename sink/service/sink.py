@@ -96,7 +96,8 @@ class Sink:
 
     async def run(self) -> int:
         self.consumer = kafka.consumer(self.s.source,
-                                       max_poll_records=self.s.max_batch_records)
+                                       max_poll_records=self.s.max_batch_records,
+                                       flush_seconds=self.s.shutdown_timeout)
         self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
         self.owner = Ownership(self.consumer, self.pg, self.batcher,
                                group_id=self.s.source.group_id,
@@ -308,8 +309,11 @@ class Sink:
         except OffsetConflict as exc:
             log.warning("a partition's stored offset moved under us (another instance owns "
                         "it now); re-reading from the stored offsets", reason=str(exc))
+            # The loop drops what it fetched before this (every partition's, not only the
+            # unit's) and buffers of other partitions may hold records fetched alongside:
+            # every owned partition is read again from its stored offset.
             self._generation += 1
-            await self._owner.resync(unit.partitions)
+            await self._owner.resync(self.assignment | set(unit.partitions))
             return
         self._owner.applied(unit.next_offsets)
         self.metrics.committed()
