@@ -11,6 +11,7 @@ partition 1 included, although its records were not in the failed flush.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from sink.stack.local import create_topic
 from sink.tools.events import MongoEvents, Oid
-from tests.support import sink_cmd, stored_offsets, unique, write_config
+from tests.support import sink_cmd, start_sink, stored_offsets, unique, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +69,10 @@ class Traffic:
     records only while a flush carrying partition 0 alone is held on the offsets row, so
     its records are in the fetches the service holds when that flush fails."""
 
-    def __init__(self, bootstrap: str, topic: str, ev: MongoEvents) -> None:
+    def __init__(self, bootstrap: str, topic: str, ev: MongoEvents,
+                 per_round: dict[int, int] | None = None) -> None:
         self.bootstrap, self.topic, self.ev = bootstrap, topic, ev
+        self.per_round = per_round or {0: ROUND}
         self.sent = {0: 0, 1: 0}
         self.burst = 0
         self.stop = asyncio.Event()
@@ -89,7 +92,9 @@ class Traffic:
         await producer.start()
         try:
             while not self.stop.is_set():
-                futures = await self._send(producer, 0, ROUND)
+                futures = []
+                for partition, n in self.per_round.items():
+                    futures += await self._send(producer, partition, n)
                 if self.burst:
                     futures += await self._send(producer, 1, self.burst)
                     self.burst = 0
@@ -183,3 +188,69 @@ async def test_offset_conflict_rereads_every_dropped_partition(
     # Stored offsets exact: each partition's end, no gap skipped, nothing past the end.
     assert traffic.sent[1] == MOVES * BURST
     assert stored == traffic.sent
+
+
+async def test_a_member_flushing_its_revoked_partitions_is_not_evicted(
+    stack: Any, tmp_path: Path
+) -> None:
+    """A joins, B joins while A's flush waits 12 s on PostgreSQL (longer than the 6 s
+    session timeout, shorter than shutdown_timeout). The group must wait for A to finish
+    flushing the partitions it gives up: evicted instead, A's flush lands after B loaded
+    the stored offsets, and B's own flushes meet an offset conflict."""
+    topic = f"rebalance-{unique('t')}"
+    await create_topic(stack.bootstrap_servers, topic, 2)
+    db, group = unique("rebalance"), unique("g")
+    ev = MongoEvents(db, "users")
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=group,
+                       extra="batch:\n  max_records: 100\nshutdown_timeout: 20\n")
+    cfg.write_text(cfg.read_text().replace(
+        'auto_offset_reset: "earliest"', 'auto_offset_reset: "earliest"\n'
+        "  session_timeout_ms: 6000"))
+    traffic = Traffic(stack.bootstrap_servers, topic, ev, per_round={0: 20, 1: 20})
+    producing = asyncio.create_task(traffic.run())
+    procs = []
+    try:
+        procs.append(await start_sink(cfg, log=tmp_path / "a.log"))
+        while len(await stored_offsets(stack.pg_dsn, group)) < 2:  # A applies both
+            assert procs[0].returncode is None and not producing.done()
+            await asyncio.sleep(0.05)
+        conn = await asyncpg.connect(stack.pg_dsn)
+        try:
+            async with conn.transaction():  # A's flushes wait on their offsets rows
+                await conn.execute(
+                    "SELECT 1 FROM cartridge_warp_metadata.kafka_offsets "
+                    "WHERE group_id = $1 FOR UPDATE", group)
+                procs.append(await start_sink(cfg, log=tmp_path / "b.log"))
+                await asyncio.sleep(12)
+        finally:
+            await conn.close()
+        await asyncio.sleep(3)
+        traffic.stop.set()
+        await producing
+        stored = await _wait_applied(stack.pg_dsn, group, topic, traffic.sent, within=90)
+    finally:
+        traffic.stop.set()
+        for p in procs:
+            if p.returncode is None:
+                p.terminate()
+        for p in procs:
+            await asyncio.wait_for(p.wait(), 60)
+    logs = [(tmp_path / n).read_text(errors="replace") for n in ("a.log", "b.log")]
+    for proc, log in zip(procs, logs, strict=True):
+        assert proc.returncode == 0, log[-3000:]
+        assert "stored offset moved under us" not in log, log[-3000:]
+        assert "could not flush revoked partitions" not in log, log[-3000:]
+    # A was not evicted (aiokafka says so when its member id is gone), and B's first
+    # assignment waited for A: one partition each, not both for B.
+    assert "member_id was not recognized" not in logs[0], logs[0][-3000:]
+    first_b = next(json.loads(line) for line in logs[1].splitlines()
+                   if '"partitions assigned"' in line)
+    assert len(first_b["partitions"]) == 1, first_b
+    assert stored == traffic.sent
+    conn = await asyncpg.connect(stack.pg_dsn)
+    try:
+        n = await conn.fetchval(f'SELECT count(*) FROM "{db}".users')
+    finally:
+        await conn.close()
+    assert n == sum(traffic.sent.values())
