@@ -5,7 +5,9 @@ life cycle), ``intake`` (a fetched message into the batcher), ``batcher`` (what 
 when to flush), ``commits`` (Kafka commits behind the PostgreSQL commit), ``ownership``
 (partitions assigned and revoked, fencing), ``catchup`` (``--until-caught-up``), ``retry``
 (the retry policy), ``dead_letters`` (the DLQ producer), ``kafka`` (client construction,
-shared with the tools), ``report`` (metrics per flush), ``workers`` (``--workers N``).
+shared with the tools), ``report`` (metrics per flush), ``workers`` (``--workers N``),
+``shutdown`` (the stop sequence, bounded by ``shutdown_timeout``), ``readiness``
+(whether PostgreSQL answers, for ``/readyz``).
 Other layers import from this module only.
 """
 

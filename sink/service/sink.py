@@ -339,6 +339,7 @@ class Sink:
             await self._owner.resync(self.assignment | set(unit.partitions))
             return
         self._owner.applied(unit.next_offsets)
+        self.probe.answered()
         self.metrics.committed()
         self.metrics.pool(self.pg.database, *self.pg.pool_stats())
         report_flush(self.metrics, result, unit.records)
