@@ -132,6 +132,7 @@ async def test_sigterm_with_postgres_stuck_mid_flush_exits_within_the_timeout(
         if proc.returncode is None:
             proc.kill()
     text = log.read_text(errors="replace")
+    print(f"{fault}: exit {took:.1f}s after SIGTERM (shutdown_timeout {TIMEOUT}s)")
     assert took <= TIMEOUT + SLACK, f"exit took {took:.1f}s\n{text[-3000:]}"
     assert code == 1, text[-3000:]
     last = text.strip().splitlines()[-1]
@@ -170,6 +171,7 @@ async def test_sigterm_while_postgres_is_unreachable_at_start_up(
         if proc.returncode is None:
             proc.kill()
     text = log.read_text(errors="replace")
+    print(f"start-up: exit {took:.1f}s after SIGTERM")
     assert took <= SLACK, f"exit took {took:.1f}s\n{text[-3000:]}"
     assert code == 0, text[-3000:]
     assert "stopped before" in text
