@@ -9,7 +9,9 @@ deadline, then cancel.
    cancelled: the transaction in flight rolls back (nothing is half-applied, and what
    was not applied is read again at the next start from the stored offsets), the
    clients are closed without waiting on servers that may not answer, and the process
-   exits 1 saying what was not applied.
+   exits 1 saying what was not applied. When nothing read was left unapplied (only the
+   Kafka commit, kept for lag tooling, or leaving the group did not finish: a broker
+   outage), it exits 0 with a warning: PostgreSQL holds every offset.
 
 A stop during start-up (PostgreSQL or the broker not reachable yet) has nothing to
 drain: the connect retry is cancelled at once, before the service joins the group,
@@ -35,7 +37,7 @@ async def supervise(
     *,
     deadline: float,
     consuming: Callable[[], bool],
-    unapplied: Callable[[], str],
+    unapplied: Callable[[], tuple[int, str]],
     abort: Callable[[], Awaitable[None]],
     close: Callable[[], Awaitable[None]],
 ) -> int:
@@ -54,8 +56,14 @@ async def supervise(
             return 0
         await asyncio.wait({main}, timeout=deadline)
         if not main.done():
+            left, what = unapplied()
+            if not left:
+                log.warning("shutdown_timeout passed with everything read applied; the Kafka "
+                            "commit or leaving the group did not finish", seconds=deadline)
+                await abort()
+                return 0
             reason = (f"shutdown_timeout={deadline:g}s passed before the drain finished: "
-                      f"{unapplied()} not applied (read again at the next start)")
+                      f"{what} not applied (read again at the next start)")
             log.error("stopping", reason=reason)
             await abort()
             raise FatalError(reason)
@@ -69,13 +77,16 @@ async def supervise(
     return 0
 
 
-def describe_unapplied(batcher: Batcher, unit: FlushUnit | None) -> str:
-    """What a cancelled drain leaves unapplied: records buffered or in the unit in flight."""
+def describe_unapplied(batcher: Batcher, unit: FlushUnit | None) -> tuple[int, str]:
+    """What a cancelled drain leaves unapplied: the messages buffered or in the unit in
+    flight, and a line naming them with their partitions."""
     n = batcher.count + (len(unit.records) + len(unit.letters) if unit else 0)
     parts = {tp for tp, b in batcher.buffers.items() if b.next_offset is not None}
     parts |= set(unit.partitions) if unit else set()
+    if not parts:  # a unit or buffer of skipped messages only still moves an offset
+        return 0, "nothing"
     names = ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in parts))
-    return f"{n} records of {names or 'no partition'}"
+    return max(n, 1), f"{n} records of {names}"
 
 
 __all__ = ["describe_unapplied", "supervise"]

@@ -178,3 +178,40 @@ async def test_sigterm_while_postgres_is_unreachable_at_start_up(
     # It never joined the group: nothing assigned, no member ever committed.
     assert "partitions assigned" not in text
     assert "warp-secret" not in text
+
+
+async def test_sigterm_while_the_broker_is_down_exits_0_with_everything_applied(
+    stack: Any, local_stack: Any, topic_factory: Any, tmp_path: Path
+) -> None:
+    """Everything read is applied; only the Kafka commit and leaving the group cannot
+    finish. Bounded all the same, and exit 0: PostgreSQL holds every offset."""
+    topic = await topic_factory(partitions=1)
+    db, group = unique("stop"), unique("g")
+    ev = MongoEvents(db, "users")
+    await produce(stack.bootstrap_servers, topic,
+                  [ev.insert({"_id": Oid(f"{i:024x}"), "n": i}) for i in range(500)])
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=group,
+                       extra=f"shutdown_timeout: {TIMEOUT}\n")
+    log = tmp_path / "sink.log"
+    proc = await start_sink(cfg, log=log)
+    stopped = False
+    try:
+        assert await wait_progress(stack.pg_dsn, group, 500, proc=proc) == 500
+        await local_stack.astop_kafka(kill=True)
+        stopped = True
+        await asyncio.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = await asyncio.wait_for(proc.wait(), TIMEOUT + 60)
+        took = time.monotonic() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        if stopped:
+            await local_stack.astart_kafka()
+    text = log.read_text(errors="replace")
+    print(f"broker down: exit {took:.1f}s after SIGTERM (shutdown_timeout {TIMEOUT}s)")
+    assert took <= TIMEOUT + SLACK, f"exit took {took:.1f}s\n{text[-3000:]}"
+    assert code == 0, text[-3000:]
+    assert await _rows_and_offset(stack.pg_dsn, db, group) == (500, 500)
