@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -135,6 +136,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.ExtraAdder(allow=("repeated",)),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -162,6 +164,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
     handler.addFilter(_expected_transients)
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:
@@ -186,6 +189,41 @@ def _expected_transients(record: logging.LogRecord) -> bool:
             record.levelno, record.levelname = logging.INFO, "INFO"
             return logging.getLogger().isEnabledFor(logging.INFO)  # shown at debug level
     return True
+
+
+REPEAT_INTERVAL_S = 10.0
+
+
+class RepeatLimiter(logging.Filter):
+    """One line per ``interval`` for each repeated warning of a library logger.
+
+    While a broker is down, aiokafka retries every node several times a second and logs
+    each failure ("Unable connect to node ...": about 50 lines a second). A line counts
+    as a repeat when its logger and message template (before the arguments are filled
+    in) match an earlier one; the first is printed, the next ``interval`` seconds of
+    repeats are held back, and the first line after that carries ``repeated``: how many
+    were held back meanwhile."""
+
+    def __init__(self, interval: float = REPEAT_INTERVAL_S) -> None:
+        super().__init__()
+        self.interval = interval
+        self._seen: dict[tuple[str, int, str], list[float]] = {}  # -> [printed at, held]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.interval:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.repeated = int(seen[1])
+        if len(self._seen) > 1000:  # templates are few; this only bounds a pathological case
+            self._seen.clear()
+        self._seen[key] = [now, 0]
+        return True
 
 
 def quiet(names: Iterable[str], level: int = logging.CRITICAL) -> dict[str, int]:

@@ -130,13 +130,20 @@ class PostgreSQLDestinationConnector:
         assert pool is not None
         return pool
 
-    async def disconnect(self) -> None:
+    async def disconnect(self, within: float = 10) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
-                await asyncio.wait_for(pool.close(), timeout=10)
+                await asyncio.wait_for(pool.close(), timeout=within)
             except (TimeoutError, OSError):
                 pool.terminate()
+
+    def terminate(self) -> None:
+        """Close every connection now, without a word to a server that may not answer:
+        the server rolls back a transaction whose connection went away."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.terminate()
 
     async def test_connection(self) -> bool:
         try:

@@ -6,7 +6,8 @@ when to flush), ``commits`` (Kafka commits behind the PostgreSQL commit), ``owne
 (partitions assigned and revoked, fencing), ``catchup`` (``--until-caught-up``), ``retry``
 (the retry policy), ``dead_letters`` (the DLQ producer), ``kafka`` (client construction,
 shared with the tools), ``report`` (metrics per flush), ``progress`` (live line and
-summaries of long runs), ``workers`` (``--workers N``).
+summaries of long runs), ``workers`` (``--workers N``), ``shutdown`` (the stop sequence,
+bounded by ``shutdown_timeout``), ``readiness`` (whether PostgreSQL answers, for ``/readyz``).
 Other layers import from this module only.
 """
 

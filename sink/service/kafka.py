@@ -35,8 +35,16 @@ def _ssl_context(src: SourceConfig) -> ssl.SSLContext:
     return ctx
 
 
-def consumer(src: SourceConfig, *, max_poll_records: int) -> AIOKafkaConsumer:
-    """A consumer with manual commits: offsets move only after PostgreSQL commits."""
+def consumer(src: SourceConfig, *, max_poll_records: int,
+             flush_seconds: float = 0.0) -> AIOKafkaConsumer:
+    """A consumer with manual commits: offsets move only after PostgreSQL commits.
+
+    ``flush_seconds``: how long a member may take to flush the partitions it gives up
+    (the service bounds that flush by ``shutdown_timeout``)."""
+    # The broker waits for every member to rejoin up to the rebalance timeout; a member
+    # still flushing its revoked partitions past it is evicted, and its flush then lands
+    # after the next owner loaded the stored offsets (an offset conflict for that owner).
+    rebalance_ms = src.session_timeout_ms + int(flush_seconds * 1000)
     return AIOKafkaConsumer(
         bootstrap_servers=src.bootstrap_servers,
         group_id=src.group_id,
@@ -47,11 +55,11 @@ def consumer(src: SourceConfig, *, max_poll_records: int) -> AIOKafkaConsumer:
         max_poll_records=max_poll_records,
         session_timeout_ms=src.session_timeout_ms,
         heartbeat_interval_ms=max(1000, src.session_timeout_ms // 5),
+        rebalance_timeout_ms=rebalance_ms,
         # The broker holds a JoinGroup up to the rebalance timeout; a client request timeout
         # shorter than that makes joins time out and retry, each retry a new pending member
         # the coordinator must wait out (restarts then take minutes).
-        rebalance_timeout_ms=src.session_timeout_ms,
-        request_timeout_ms=max(40_000, src.session_timeout_ms + 10_000),
+        request_timeout_ms=max(40_000, rebalance_ms + 10_000),
         max_poll_interval_ms=src.max_poll_interval_ms,
         fetch_max_bytes=src.fetch_max_bytes,
         # aiokafka holds one fetch per partition ahead of the loop: 2 MiB each keeps the

@@ -76,9 +76,11 @@ class Ownership:
             self.expected.pop(tp, None)
         self.assignment -= tps
 
-    async def resync(self, tps: list[TopicPartition]) -> None:
+    async def resync(self, tps: set[TopicPartition]) -> None:
         """After an offset conflict: drop the buffers and seek the partitions still owned
-        back to where the stored offsets say (nothing buffered was applied)."""
+        back to where the stored offsets say (nothing buffered was applied). The caller
+        passes every partition whose fetched or buffered records it drops: one left out
+        would continue past them and store an offset beyond a gap."""
         mine = {tp for tp in tps if tp in self.assignment}
         self.released(set(tps))
         if mine:

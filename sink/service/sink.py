@@ -37,12 +37,16 @@ from sink.service.dead_letters import DeadLetter, DeadLetterQueue
 from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
 from sink.service.progress import Progress
+from sink.service.readiness import DestinationProbe
 from sink.service.report import report_flush
 from sink.service.retry import retrying
+from sink.service.shutdown import describe_unapplied, supervise
 
 log = structlog.get_logger("sink.service")
 T = TypeVar("T")
 _YIELD_EVERY = 64  # messages decoded between turns given to the flush in flight
+_ABORT_WAIT_S = 1.0  # for cancelled work to unwind, once shutdown_timeout has passed
+_CLOSE_WAIT_S = 2.0  # for each client to close
 
 
 class Sink:
@@ -89,9 +93,13 @@ class Sink:
         self._stopping = asyncio.Event()
         self._heartbeat = time.monotonic()
         self._inflight: asyncio.Task[None] | None = None
+        self._applying: FlushUnit | None = None  # the unit a transaction is applying
+        self._running = False  # past start-up: consuming, so a stop drains
+        self._aborted = False
         self._generation = 0  # bumped when partitions are sought back (offset conflict)
         self._last_house = 0.0
         self._next_purge = 0.0
+        self.probe = DestinationProbe(self.pg.test_connection)
         self.health = HealthServer(self.metrics, self._alive, self._ready)
         self.metrics.on_render.append(
             lambda: self.metrics.pool(self.pg.database, *self.pg.pool_stats()))
@@ -100,7 +108,8 @@ class Sink:
 
     async def run(self) -> int:
         self.consumer = kafka.consumer(self.s.source,
-                                       max_poll_records=self.s.max_batch_records)
+                                       max_poll_records=self.s.max_batch_records,
+                                       flush_seconds=self.s.shutdown_timeout)
         self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
         self.owner = Ownership(self.consumer, self.pg, self.batcher,
                                group_id=self.s.source.group_id,
@@ -113,26 +122,44 @@ class Sink:
         obs = self.s.observability
         if obs.metrics_port:
             await self.health.start(obs.metrics_host, obs.metrics_port)
+        main = asyncio.create_task(self._serve(), name="sink")
         try:
-            await self._retrying(self.pg.connect, "postgresql connect")
-            await self._start_consumer()
-            await self._start_progress()
-            await self._loop()
-            await self._shutdown()
-            return 0
-        except BaseException as exc:
-            if isinstance(exc, FatalError):
-                log.error("stopping", reason=str(exc))
-            if self._inflight is not None and not self._inflight.done():
-                self._inflight.cancel()  # its transaction rolls back: nothing half-applied
-                with contextlib.suppress(BaseException):
-                    await self._inflight
-            self.commits.cancel()
-            await self._close(abort=True)
+            return await supervise(
+                main, self._stopping, deadline=self.s.shutdown_timeout,
+                consuming=lambda: self._running,
+                unapplied=lambda: describe_unapplied(self.batcher, self._applying),
+                abort=lambda: self._abort(main), close=lambda: self._close(abort=False))
+        except BaseException:
+            await self._abort(main)  # run() itself cancelled (a no-op after supervise's)
             raise
         finally:
             await self._stop_progress(final=False)
+            await self.probe.stop()
             await self.health.stop()
+
+    async def _serve(self) -> None:
+        await self._retrying(self.pg.connect, "postgresql connect")
+        self.probe.start()
+        await self._start_consumer()
+        await self._start_progress()
+        self._running = True
+        await self._loop()
+        await self._drain()
+        await self._stop_progress(final=True)  # the figures need PostgreSQL: before closing
+
+    async def _abort(self, main: asyncio.Task[None]) -> None:
+        """Cancel the loop and the flush in flight (its transaction rolls back: nothing
+        half-applied), and close the clients without waiting on the servers for long."""
+        if self._aborted:
+            return
+        self._aborted = True
+        work = [t for t in (main, self._inflight) if t is not None and not t.done()]
+        for task in work:
+            task.cancel()
+        self.commits.cancel()
+        if work:  # a rollback on a frozen server never answers: don't wait for it
+            await asyncio.wait(work, timeout=_ABORT_WAIT_S)
+        await self._close(abort=True)
 
     async def _start_progress(self) -> None:
         src = self.s.source
@@ -182,24 +209,19 @@ class Sink:
             self._inflight = None
         await self.flush()
 
-    async def _shutdown(self) -> None:
-        deadline = self.s.shutdown_timeout
-        try:
-            await asyncio.wait_for(self._drain(), timeout=deadline)
-        except TimeoutError:
-            log.error("shutdown deadline passed before the last flush", seconds=deadline)
-            self.commits.cancel()
-            await self._close(abort=True)
-            raise FatalError(f"could not flush within shutdown_timeout={deadline}s") from None
-        await self._stop_progress(final=True)  # the figures need PostgreSQL: before closing
-        await self._close(abort=False)
-
     async def _close(self, *, abort: bool) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.consumer.stop(), timeout=10)  # leaves the group
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.dlq.stop(), timeout=10)
-        await self.pg.disconnect()
+        """Leave the group, flush the DLQ producer, close the pool: each bounded, so a
+        broker or a PostgreSQL that does not answer delays the exit by seconds at most."""
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.consumer.stop(), timeout=_CLOSE_WAIT_S)
+        if self.dlq is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.dlq.stop(), timeout=_CLOSE_WAIT_S)
+        if abort:
+            self.pg.terminate()
+        else:
+            await self.pg.disconnect(within=_CLOSE_WAIT_S)
 
     # --- the loop --------------------------------------------------------------
 
@@ -303,9 +325,11 @@ class Sink:
         async with self._flush_lock:
             unit = self.batcher.take(only)
             if unit is not None:
+                self._applying = unit
                 try:
                     await self._apply(unit)
                 finally:
+                    self._applying = None
                     self.batcher.done(unit)
 
     async def _apply(self, unit: FlushUnit) -> None:
@@ -337,10 +361,14 @@ class Sink:
         except OffsetConflict as exc:
             log.warning("a partition's stored offset moved under us (another instance owns "
                         "it now); re-reading from the stored offsets", reason=str(exc))
+            # The loop drops what it fetched before this (every partition's, not only the
+            # unit's) and buffers of other partitions may hold records fetched alongside:
+            # every owned partition is read again from its stored offset.
             self._generation += 1
-            await self._owner.resync(unit.partitions)
+            await self._owner.resync(self.assignment | set(unit.partitions))
             return
         self._owner.applied(unit.next_offsets)
+        self.probe.answered()
         self.metrics.committed()
         self.metrics.pool(self.pg.database, *self.pg.pool_stats())
         report_flush(self.metrics, result, unit.records)
@@ -399,6 +427,8 @@ class Sink:
     def _ready(self) -> tuple[bool, str]:
         if self.pg._pool is None:
             return False, "not connected to PostgreSQL"
+        if not self.probe.ok:
+            return False, "PostgreSQL is not answering"
         if self.owner is None or not self.owner.ever_assigned:
             return False, "waiting for a partition assignment"
         if not self.assignment:
