@@ -213,11 +213,9 @@ class Sink:
         """Leave the group, flush the DLQ producer, close the pool: each bounded, so a
         broker or a PostgreSQL that does not answer delays the exit by seconds at most."""
         if self.consumer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.consumer.stop(), timeout=_CLOSE_WAIT_S)
+            await _closed(self.consumer.stop())
         if self.dlq is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.dlq.stop(), timeout=_CLOSE_WAIT_S)
+            await _closed(self.dlq.stop())
         if abort:
             self.pg.terminate()
         else:
@@ -437,3 +435,18 @@ class Sink:
 
 
 __all__ = ["Sink"]
+
+
+async def _closed(stopping: Awaitable[None]) -> None:
+    """Await a client's stop for ``_CLOSE_WAIT_S`` at most, whatever it raises. aiokafka's
+    consumer re-raises the CancelledError of its own fetch task when that task was in a
+    retry back-off (a broker outage): the stop is done all the same, so only a
+    cancellation of this task itself goes on up."""
+    try:
+        await asyncio.wait_for(stopping, timeout=_CLOSE_WAIT_S)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # closing: nothing is left to do about it
+        pass
