@@ -77,8 +77,9 @@ class Sink:
                                       self._lag_after)
         self.batcher = Batcher(settings.batch, settings.max_batch_records)
         self.intake = Intake(self.decoder, self.router, self.batcher, self.metrics,
-                             table_for_topic=self.pg.table_for_topic, retrying=self._retrying,
-                             generation=lambda: self._generation)
+                             tombstone_target=self.pg.tombstone_target,
+                             retrying=self._retrying, generation=lambda: self._generation,
+                             recent=max(10_000, 3 * settings.max_batch_records))
         self.owner: Ownership | None = None  # made in run(), with the consumer
         self.catchup = CatchUp()
         self._flush_lock = asyncio.Lock()
@@ -97,7 +98,9 @@ class Sink:
     async def run(self) -> int:
         self.consumer = kafka.consumer(self.s.source,
                                        max_poll_records=self.s.max_batch_records)
-        self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
+        self.dlq = DeadLetterQueue(
+            lambda: kafka.producer(self.s.source, max_request_size=self.s.dlq_max_bytes),
+            self.s.dlq_topic)
         self.owner = Ownership(self.consumer, self.pg, self.batcher,
                                group_id=self.s.source.group_id,
                                auto_offset_reset=self.s.source.auto_offset_reset,
