@@ -109,21 +109,31 @@ class DeadLetterQueue:
             except _TOO_LARGE as exc:  # over max_request_size: refused before sending
                 sent.append(_raise(exc))
         results = await asyncio.gather(*sent, return_exceptions=True)
-        failure: BaseException | None = None
+        if not any(isinstance(r, _TOO_LARGE) for r in results):
+            failure = next((r for r in results if isinstance(r, BaseException)), None)
+            if failure is not None:
+                raise failure
+            return
+        # After a refusal, batches sent behind it fail too (sequence numbers): send each
+        # letter not acknowledged again, alone, cutting only what is still refused.
         for dl, res in zip(letters, results, strict=True):
-            if isinstance(res, _TOO_LARGE):
-                await self._send_cut(producer, dl)
-            elif isinstance(res, BaseException) and failure is None:
-                failure = res
-        if failure is not None:
-            raise failure
+            if isinstance(res, BaseException):
+                await self._send_cut(dl)
 
-    async def _send_cut(self, producer: AIOKafkaProducer, dl: DeadLetter) -> None:
+    async def _renew(self) -> AIOKafkaProducer:
+        """A fresh producer after a refused batch: aiokafka's idempotent producer counted
+        the refused batch's sequence numbers, the broker did not, and every later batch
+        would fail OutOfOrderSequenceNumber."""
+        await self.stop()
+        return await self.start()
+
+    async def _send_cut(self, dl: DeadLetter) -> None:
         """A letter refused as too large: alone first (it may only have shared a batch with
         a large one), then with its value cut shorter at each refusal. Never retried as
         is: the broker gives the same answer to the same bytes."""
         last: BaseException | None = None
         for keep in (None, *_TRUNCATE_STEPS):
+            producer = await self._renew()
             try:
                 await (await producer.send(self.topic, **_record(dl, keep)))
             except _TOO_LARGE as exc:
@@ -135,6 +145,7 @@ class DeadLetterQueue:
                             value_bytes=len(dl.value or b""), kept_bytes=keep,
                             dlq_topic=self.topic)
             return
+        await self._renew()
         raise FatalError(
             f"the DLQ topic {self.topic} refuses the dead letter of {dl.topic}"
             f"[{dl.partition}]@{dl.offset} even without its value ({last}): its "
