@@ -179,11 +179,20 @@ _MIGRATIONS: list[str] = [
     END
     $fn$;
     """,
-    # A topic can carry several collections: remember every table a topic's records went
-    # to (a tombstone's table is one of them), not only the last.
+    # A topic can carry several collections: every table a topic's records went to (a
+    # tombstone's table is one of them), not only the last. A new table, so that
+    # instances of the previous version keep working during a rolling upgrade.
     """
-    ALTER TABLE {m}.topic_tables DROP CONSTRAINT IF EXISTS topic_tables_pkey;
-    ALTER TABLE {m}.topic_tables ADD PRIMARY KEY (topic, schema_name, table_name);
+    CREATE TABLE IF NOT EXISTS {m}.topic_destinations (
+        topic text NOT NULL,
+        schema_name text NOT NULL,
+        table_name text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (topic, schema_name, table_name)
+    );
+    INSERT INTO {m}.topic_destinations (topic, schema_name, table_name, created_at)
+    SELECT topic, schema_name, table_name, updated_at FROM {m}.topic_tables
+    ON CONFLICT DO NOTHING;
     """,
 ]
 
@@ -272,13 +281,15 @@ async def set_offsets(
         )
 
 
-async def remember_topics(conn: Conn, schema: str, pairs: Iterable[tuple[str, str, str]]) -> None:
+async def remember_topics(
+    conn: Conn, schema: str, pairs: Iterable[tuple[str, str, str]]
+) -> None:
     """Remember that (topic, schema, table) received records. Runs inside the savepoint
     that writes those records, so a name PostgreSQL refuses fails with them."""
     rows = list(pairs)
     if rows:
         await conn.executemany(
-            f"INSERT INTO {quote(schema)}.topic_tables (topic, schema_name, table_name) "
+            f"INSERT INTO {quote(schema)}.topic_destinations (topic, schema_name, table_name) "
             "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             rows,
         )
@@ -287,8 +298,8 @@ async def remember_topics(conn: Conn, schema: str, pairs: Iterable[tuple[str, st
 async def topic_tables(conn: Conn, schema: str, topic: str) -> list[tuple[str, str]]:
     """Every table the topic's records went to, oldest first."""
     rows = await conn.fetch(
-        f"SELECT schema_name, table_name FROM {quote(schema)}.topic_tables WHERE topic = $1 "
-        "ORDER BY updated_at, schema_name, table_name",
+        f"SELECT schema_name, table_name FROM {quote(schema)}.topic_destinations "
+        "WHERE topic = $1 ORDER BY created_at, schema_name, table_name",
         topic,
     )
     return [(r["schema_name"], r["table_name"]) for r in rows]

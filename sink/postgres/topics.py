@@ -4,7 +4,7 @@ A tombstone's value is null: only its topic and key say what it deletes. The ser
 answers from the records it read recently (the usual case: Debezium writes the tombstone
 right after the key's delete); this module answers for keys whose records were applied
 before (another run, or long ago): from the tables the topic fed (the sink's
-``topic_tables`` memory, plus ``mapping.topic_tables``), the reading of the key that
+``topic_destinations`` table, plus ``mapping.topic_tables``), the reading of the key that
 matches a table's primary key and, when several tables or readings fit, the row that
 exists and was changed last by the topic (the Kafka offset in its stored position).
 """
