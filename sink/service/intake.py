@@ -24,7 +24,7 @@ from sink.decode import MessageDecoder
 from sink.errors import DecodeError, RecordError, WarpError
 from sink.metrics import Metrics
 from sink.postgres import Router, Target
-from sink.records import Kind, Record, Skip
+from sink.records import Record, Skip
 from sink.service.batcher import Batcher
 from sink.service.dead_letters import DeadLetter
 
@@ -36,24 +36,28 @@ Seen = tuple[str, str, dict[str, Any]]  # schema, table, key of a key's latest r
 
 class RecentKeys:
     """(topic, Kafka key bytes) → where that key's latest record went, for at least the
-    last ``size`` records (two generations of a dict: no per-record bookkeeping beyond
-    one insert). ``size`` covers what is buffered and in flight, so a tombstone never
-    misses a record that PostgreSQL does not have yet."""
+    last ``size`` records: two generations of a dict, so the hot path is one insert (done
+    inline by `Intake.accept` into ``now``, then `roll` when full). ``size`` covers what is
+    buffered and in flight, so a tombstone never misses a record PostgreSQL lacks yet."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._now: dict[tuple[str, bytes], Seen] = {}
+        self.now: dict[tuple[str, bytes], Seen] = {}
         self._before: dict[tuple[str, bytes], Seen] = {}
 
     def note(self, topic: str, key: bytes, rec: Record) -> None:
-        now = self._now
-        now[(topic, key)] = (rec.schema or "", rec.table or "", rec.key)
-        if len(now) >= self.size:
-            self._before, self._now = now, {}
+        self.now[(topic, key)] = (rec.schema or "", rec.table or "", rec.key)
+        if len(self.now) >= self.size:
+            self.roll()
+
+    def roll(self) -> None:
+        self._before, self.now = self.now, {}
 
     def get(self, topic: str, key: bytes) -> Seen | None:
-        found = self._now.get((topic, key))
-        return found if found is not None else self._before.get((topic, key))
+        found = self.now.get((topic, key))
+        if found is None:
+            found = self._before.get((topic, key))
+        return found if found is not None and found[2] else None  # a TRUNCATE names no row
 
 
 class Intake:
@@ -98,9 +102,13 @@ class Intake:
             out.schema, out.table, out.key = seen
             self._add(tp, msg, out)
             return None
-        out.schema, out.table = self.router.route(out.schema, out.table)
-        if msg.key is not None and out.kind is not Kind.TRUNCATE:
-            self.recent.note(msg.topic, msg.key, out)
+        out.schema, out.table = schema, table = self.router.route(out.schema, out.table)
+        key = msg.key
+        if key is not None:  # RecentKeys.note, inline: this runs for every record
+            now = self.recent.now
+            now[(msg.topic, key)] = (schema, table, out.key)
+            if len(now) >= self.recent.size:
+                self.recent.roll()
         self._add(tp, msg, out)
         return None
 
@@ -145,7 +153,7 @@ class Intake:
             out.schema, out.table, out.key = found.schema, found.table, found.key
         else:
             out.schema, out.table = self.router.route(out.schema, out.table)
-            if msg.key is not None and out.kind is not Kind.TRUNCATE:
+            if msg.key is not None:
                 self.recent.note(msg.topic, msg.key, out)
         self._add(tp, msg, out)
 
