@@ -68,6 +68,10 @@ class Record:
     partition: int | None = None
     offset: int | None = None
     size: int = 0  # bytes of the original message, for backpressure accounting
+    # A tombstone's other readings of its key: {"id": "k2"} is a relational key, or a
+    # MongoDB id that ExtractNewDocumentState rewrote to its plain value ({"_id": "k2"});
+    # the table the key's records went to decides which one applies.
+    alt_keys: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
 
 @dataclass(slots=True, frozen=True)

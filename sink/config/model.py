@@ -207,6 +207,11 @@ class ErrorsConfig(Section):
     retry_deadline_seconds: float = Field(default=0.0, ge=0)  # 0: retry forever
     retry_initial_backoff_seconds: float = Field(default=0.2, gt=0)
     retry_max_backoff_seconds: float = Field(default=30.0, gt=0)
+    # The largest dead letter the DLQ producer sends (its max_request_size). Unset: the
+    # consumer's source.fetch_max_bytes plus room for the error headers, so any record
+    # the consumer read can be dead-lettered whole. A letter the broker still refuses
+    # (the DLQ topic's max.message.bytes) is sent with its value truncated.
+    dlq_max_bytes: int | None = Field(default=None, ge=65_536)
 
     @model_validator(mode="after")
     def _rules(self) -> ErrorsConfig:
@@ -218,6 +223,10 @@ class ErrorsConfig(Section):
                         "must not be below retry_initial_backoff_seconds")
         return self
 
+
+# Room for a dead letter's own headers (message, stack trace, coordinates) and the
+# record's headers, over the largest record the consumer fetches.
+DLQ_HEADER_ROOM = 1024 * 1024
 
 # Flushes of 5,000 records take the COPY path (above the writer's 2,000-row threshold) and
 # pay a transaction per 5,000 events: about +20% over 1,000 in the benchmark's scenario (a),
@@ -271,6 +280,12 @@ class Settings(BaseSettings):
     @property
     def dlq_topic(self) -> str:
         return self.errors.dlq_topic or f"{self.source.group_id}.dlq"
+
+    @property
+    def dlq_max_bytes(self) -> int:
+        if self.errors.dlq_max_bytes is not None:
+            return self.errors.dlq_max_bytes
+        return self.source.fetch_max_bytes + DLQ_HEADER_ROOM
 
     @property
     def max_batch_records(self) -> int:

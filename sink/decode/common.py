@@ -169,4 +169,28 @@ def decode_guarded(
         raise fail("internal", f"decoder failed: {type(exc).__name__}: {exc}") from exc
     if isinstance(result, Record):
         result.size = len(key or b"") + len(value or b"")
+        schema, table = result.schema, result.table
+        # Inline: this runs for every record; names are nearly always plain ASCII.
+        if not ((schema is None or (schema.isascii() and "\x00" not in schema))
+                and (table is None or (table.isascii() and "\x00" not in table))):
+            _check_name(schema, "schema")
+            _check_name(table, "table")
     return result
+
+
+def _check_name(name: str | None, what: str) -> None:
+    """A name PostgreSQL cannot hold (NUL, or text that is not valid Unicode, such as a
+    lone surrogate) is the record's fault: a dead letter here, before it reaches any SQL
+    (the table registry, the topic memory, DDL)."""
+    if name is None or ("\x00" not in name and _utf8(name)):
+        return
+    raise fail("bad_identifier", f"the {what} name {show(name)} cannot be a PostgreSQL "
+                                 "identifier (NUL or invalid Unicode)")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

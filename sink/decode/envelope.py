@@ -18,6 +18,7 @@ Pure: no I/O, no state.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,27 +132,36 @@ def decode_envelope(
     return _decode_relational(key_payload, key_schema, p, node, op, topic, options)
 
 
-def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Record:
+def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Record | Skip:
     """A null value: DELETE for the key; the pipeline resolves the table from the topic.
 
-    A MongoDB Debezium key (``{"id": "<extended JSON>"}``) becomes ``{"_id": text}`` as
-    for every other MongoDB record. Any other key is returned typed but otherwise as is
-    (an SMT-rewritten MongoDB key ``{"id": <plain>}`` cannot be told from a relational
-    ``id`` column here: map it with ``mongo_key(key, options, plain=True)`` when the
-    topic is known to carry MongoDB documents)."""
+    No key either: Debezium's tombstone of a DELETE on a table without a primary key
+    (nothing names a row, so nothing to delete): a counted skip, never a dead letter.
+
+    A one-field key ``{"id": ...}`` has several readings: a MongoDB Debezium key (the
+    extended JSON of the id), an SMT-rewritten MongoDB key (the plain id), or a relational
+    ``id`` column. The first that applies is ``key``, the others ``alt_keys``; the table the
+    key's records went to decides (its primary key and, if needed, which row exists)."""
     if key_payload is None:
+        return Skip("tombstone_without_key")
+    forms: list[dict[str, Any]] = []
+    single = type(key_payload) is dict and len(key_payload) == 1 and "id" in key_payload
+    if single and type(key_payload["id"]) is str:
+        with contextlib.suppress(DecodeError):
+            forms.append(mongo_key(key_payload, options) or {})
+    try:
+        forms.append(relational_key(key_payload, key_schema, options) or {})
+    except DecodeError:
+        if not forms:
+            raise
+    if single and key_payload["id"] is not None:
+        with contextlib.suppress(DecodeError):
+            forms.append(mongo_key(key_payload, options, plain=True) or {})
+    forms = [f for i, f in enumerate(forms) if f and f not in forms[:i]]
+    if not forms:  # pragma: no cover - key_payload is not None here
         raise fail("missing_key", "tombstone without a key")
-    key: dict[str, Any] | None = None
-    if type(key_payload) is dict and len(key_payload) == 1 and type(key_payload.get("id")) is str:
-        try:
-            key = mongo_key(key_payload, options)
-        except DecodeError:
-            key = None
-    if key is None:
-        key = relational_key(key_payload, key_schema, options)
-    if key is None:  # pragma: no cover - key_payload is not None here
-        raise fail("missing_key", "tombstone without a key")
-    return Record(schema=None, table=None, key=key, kind=Kind.DELETE, op="tombstone")
+    return Record(schema=None, table=None, key=forms[0], kind=Kind.DELETE, op="tombstone",
+                  alt_keys=tuple(forms[1:]))
 
 
 def _is_mongo(p: Mapping[str, Any]) -> bool:

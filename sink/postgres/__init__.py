@@ -4,7 +4,8 @@
 ``apply`` runs DDL, every table's changes and the partitions' next offsets in one
 transaction. Inside: ``connector`` (the transaction), ``writer`` (a table's rows),
 ``statements`` (the SQL text), ``catalog`` (what tables look like, schema evolution),
-``metadata`` (the sink's own tables: offsets, topic memory, schema changes), ``types``
+``metadata`` (the sink's own tables: offsets, topic memory, schema changes), ``topics``
+(the tables a topic fed; where a tombstone applies), ``types``
 (value → PostgreSQL type and encoding), ``names`` (identifiers, always quoted),
 ``reduce`` (collapsing a key's changes inside one flush), ``mapping`` (event → table
 name), ``errors`` (which PostgreSQL errors are the record's fault).
@@ -16,6 +17,7 @@ from sink.postgres.mapping import Router
 from sink.postgres.metadata import OffsetConflict, load_offset_ages, load_offsets, set_offsets
 from sink.postgres.metadata import migrate as migrate_metadata
 from sink.postgres.names import quote
+from sink.postgres.topics import Target
 from sink.postgres.types import natural_type
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "OffsetConflict",
     "PostgreSQLDestinationConnector",
     "Router",
+    "Target",
     "load_offset_ages",
     "load_offsets",
     "migrate_metadata",

@@ -29,6 +29,7 @@ from sink.postgres.errors import StaleCatalog, classify
 from sink.postgres.metadata import Conn
 from sink.postgres.names import DELETED_AT, IS_DELETED, column_name, quote, table_name
 from sink.postgres.statements import STAGE_MIN_ROWS, STAGE_MIN_ROWS_MERGE
+from sink.postgres.topics import Target, TopicMemory
 from sink.postgres.writer import TableResult, WriteOptions, write_table
 from sink.records import Record, SchemaChange, TableSchema
 
@@ -102,7 +103,7 @@ class PostgreSQLDestinationConnector:
         # Upserts of this many rows or more are COPYed through a staging table.
         self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
         self._pool: asyncpg.Pool | None = None
-        self._topic_tables: dict[str, TableKey] = {}
+        self.topics = TopicMemory(metadata_schema)
         # A metric label: from the parse, so nothing of the query or the credentials.
         self.database = dsn.database
 
@@ -271,7 +272,6 @@ class PostgreSQLDestinationConnector:
             result = ApplyResult()
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    await self._remember_topics(conn, records)
                     await self._write_isolating(conn, records, opts, result,
                                                 final=attempt == _STALE_RETRIES)
                     if result.failed:
@@ -283,7 +283,6 @@ class PostgreSQLDestinationConnector:
                                                      offsets)
             except BaseException as exc:
                 self.catalog.forget()
-                self._topic_tables.clear()  # rows written in the rolled-back transaction
                 if isinstance(exc, (metadata.OffsetConflict, asyncio.CancelledError)):
                     raise
                 err = classify(exc)
@@ -294,6 +293,7 @@ class PostgreSQLDestinationConnector:
                     raise
                 raise err from exc
             break
+        self.topics.committed(records, (rec for rec, _ in result.failed))
         result.seconds = time.perf_counter() - started
         return result
 
@@ -306,6 +306,7 @@ class PostgreSQLDestinationConnector:
         try:
             async with conn.transaction():  # a savepoint: a refused record rolls back only this
                 tables = await self._write_all(conn, records, opts)
+                await self.topics.remember(conn, records)
         except Exception as exc:
             self.catalog.forget()
             err = classify(exc)
@@ -341,24 +342,23 @@ class PostgreSQLDestinationConnector:
             out[key] = await write_table(conn, self.catalog, opts, *key, recs)
         return out
 
-    async def _remember_topics(self, conn: Conn, records: list[Record]) -> None:
-        for rec in records:
-            if rec.topic is None or rec.schema is None or rec.table is None:
-                continue
-            key = (rec.schema, rec.table)
-            if self._topic_tables.get(rec.topic) != key:
-                await metadata.remember_topic(conn, self.metadata_schema, rec.topic, key)
-                self._topic_tables[rec.topic] = key
-
-    async def table_for_topic(self, topic: str) -> TableKey | None:
-        """The table a topic's events went to (for tombstones, whose value names none)."""
-        found = self._topic_tables.get(topic)
-        if found is None:
+    async def tombstone_target(
+        self, topic: str, keys: list[dict[str, Any]], offset: int,
+        configured: TableKey | None = None,
+    ) -> Target | None:
+        """The table and key a tombstone deletes, from what the topic's records did before
+        (see `sink.postgres.topics`). Failures come classified: TransientError to retry,
+        RecordError when the key cannot be looked up."""
+        try:
             async with self.pool.acquire() as conn:
-                found = await metadata.topic_table(conn, self.metadata_schema, topic)
-            if found is not None:
-                self._topic_tables[topic] = found
-        return found
+                return await self.topics.target(conn, self.catalog, topic, keys, offset,
+                                                configured)
+        except Exception as exc:
+            self.catalog.forget()
+            err = classify(exc)
+            if err is exc:
+                raise
+            raise err from exc
 
     async def load_offsets(self, group_id: str, topics: list[str]) -> dict[tuple[str, int], int]:
         async with self.pool.acquire() as conn:

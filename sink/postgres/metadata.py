@@ -179,6 +179,21 @@ _MIGRATIONS: list[str] = [
     END
     $fn$;
     """,
+    # A topic can carry several collections: every table a topic's records went to (a
+    # tombstone's table is one of them), not only the last. A new table, so that
+    # instances of the previous version keep working during a rolling upgrade.
+    """
+    CREATE TABLE IF NOT EXISTS {m}.topic_destinations (
+        topic text NOT NULL,
+        schema_name text NOT NULL,
+        table_name text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (topic, schema_name, table_name)
+    );
+    INSERT INTO {m}.topic_destinations (topic, schema_name, table_name, created_at)
+    SELECT topic, schema_name, table_name, updated_at FROM {m}.topic_tables
+    ON CONFLICT DO NOTHING;
+    """,
 ]
 
 # The advisory lock key that serialises migrations between instances.
@@ -280,27 +295,28 @@ async def set_offsets(
         )
 
 
-async def remember_topic(
-    conn: Conn, schema: str, topic: str, table: tuple[str, str]
+async def remember_topics(
+    conn: Conn, schema: str, pairs: Iterable[tuple[str, str, str]]
 ) -> None:
-    await conn.execute(
-        f"INSERT INTO {quote(schema)}.topic_tables (topic, schema_name, table_name) "
-        "VALUES ($1, $2, $3) ON CONFLICT (topic) DO UPDATE SET schema_name = EXCLUDED.schema_name,"
-        " table_name = EXCLUDED.table_name, updated_at = now() "
-        "WHERE (topic_tables.schema_name, topic_tables.table_name) "
-        "IS DISTINCT FROM (EXCLUDED.schema_name, EXCLUDED.table_name)",
-        topic, table[0], table[1],
-    )
+    """Remember that (topic, schema, table) received records. Runs inside the savepoint
+    that writes those records, so a name PostgreSQL refuses fails with them."""
+    rows = list(pairs)
+    if rows:
+        await conn.executemany(
+            f"INSERT INTO {quote(schema)}.topic_destinations (topic, schema_name, table_name) "
+            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
 
-async def topic_table(
-    conn: Conn, schema: str, topic: str
-) -> tuple[str, str] | None:
-    row = await conn.fetchrow(
-        f"SELECT schema_name, table_name FROM {quote(schema)}.topic_tables WHERE topic = $1",
+async def topic_tables(conn: Conn, schema: str, topic: str) -> list[tuple[str, str]]:
+    """Every table the topic's records went to, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT schema_name, table_name FROM {quote(schema)}.topic_destinations "
+        "WHERE topic = $1 ORDER BY created_at, schema_name, table_name",
         topic,
     )
-    return (row["schema_name"], row["table_name"]) if row else None
+    return [(r["schema_name"], r["table_name"]) for r in rows]
 
 
 async def record_schema_change(

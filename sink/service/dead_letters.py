@@ -3,6 +3,14 @@
 Headers use Kafka Connect's names (``__connect.errors.*``) so existing DLQ tooling
 reads them, plus ``warp.*`` headers of our own. A record's offset moves only after
 the broker acknowledged its dead letter (the caller awaits `send`).
+
+Any record the consumer could read can be dead-lettered: the producer's
+``max_request_size`` is ``errors.dlq_max_bytes``; a letter the broker still refuses as too
+large (the DLQ topic's ``max.message.bytes``) goes again with its value (and a very large
+key) cut to a prefix, its headers whole, and ``warp.value.truncated: true`` — the
+original stays in the source topic at the coordinates the headers name. A record with
+neither key nor value (Kafka allows it, the producer does not) carries an empty value and
+``warp.value.null: true``.
 """
 
 from __future__ import annotations
@@ -12,13 +20,27 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 
-from sink.errors import WarpError
+from sink.errors import FatalError, WarpError
 from sink.logs import scrub
+from sink.metrics import Metrics
 
+log = structlog.get_logger("sink.dlq")
 SINK_VERSION = "0.1.0"
+TRUNCATED = "warp.value.truncated"
+KEY_TRUNCATED = "warp.key.truncated"
+ORIGINAL_BYTES = "warp.value.original.bytes"
+NULL_VALUE = "warp.value.null"
+# What a refused letter keeps of its value, tried in turn: 512 KiB fits the broker's
+# default max.message.bytes (1 MiB) with room for headers; then less; then nothing.
+_TRUNCATE_STEPS = (512 * 1024, 32 * 1024, 0)
+_KEY_KEEP = 16 * 1024  # a key is kept whole up to this when the value is cut
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 @dataclass(slots=True)
@@ -28,14 +50,14 @@ class DeadLetter:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
     error: WarpError
     stage: str  # KEY_CONVERTER | VALUE_CONVERTER | TASK_PUT
     schema: str | None = None
     table: str | None = None
 
 
-def headers_for(dl: DeadLetter) -> list[tuple[str, bytes]]:
+def headers_for(dl: DeadLetter) -> list[tuple[str, bytes | None]]:
     err = dl.error
     trace = "".join(traceback.format_exception(err)) if err.__traceback__ else repr(err)
     own = [
@@ -76,15 +98,87 @@ class DeadLetterQueue:
             producer, self.producer = self.producer, None
             await producer.stop()
 
+    async def deliver(self, metrics: Metrics, letters: list[DeadLetter]) -> None:
+        """:meth:`send`, then count and log each letter (the operator's trail)."""
+        await self.send(letters)
+        for dl in letters:
+            metrics.dlq_records.labels(dl.topic, dl.error.code).inc()
+            metrics.errors.labels(dl.schema or "", dl.table or "", dl.error.code).inc()
+            log.warning("record dead-lettered", topic=dl.topic, partition=dl.partition,
+                        offset=dl.offset, error_code=dl.error.code, reason=dl.error.message,
+                        dlq_topic=self.topic)
+
     async def send(self, letters: list[DeadLetter]) -> None:
         """Send and wait until the broker acknowledged every letter."""
         if not letters:
             return
         producer = await self.start()
-        futures = [
-            await producer.send(
-                self.topic, key=dl.key, value=dl.value, headers=headers_for(dl)
-            )
-            for dl in letters
-        ]
-        await asyncio.gather(*futures)
+        sent: list[Any] = []
+        for dl in letters:
+            try:
+                sent.append(await producer.send(self.topic, **_record(dl)))
+            except _TOO_LARGE as exc:  # over max_request_size: refused before sending
+                sent.append(_raise(exc))
+        results = await asyncio.gather(*sent, return_exceptions=True)
+        if not any(isinstance(r, _TOO_LARGE) for r in results):
+            failure = next((r for r in results if isinstance(r, BaseException)), None)
+            if failure is not None:
+                raise failure
+            return
+        # After a refusal, batches sent behind it fail too (sequence numbers): send each
+        # letter not acknowledged again, alone, cutting only what is still refused.
+        for dl, res in zip(letters, results, strict=True):
+            if isinstance(res, BaseException):
+                await self._send_cut(dl)
+
+    async def _renew(self) -> AIOKafkaProducer:
+        """A fresh producer after a refused batch: aiokafka's idempotent producer counted
+        the refused batch's sequence numbers, the broker did not, and every later batch
+        would fail OutOfOrderSequenceNumber."""
+        await self.stop()
+        return await self.start()
+
+    async def _send_cut(self, dl: DeadLetter) -> None:
+        """A letter refused as too large: alone first (it may only have shared a batch with
+        a large one), then with its value cut shorter at each refusal. Never retried as
+        is: the broker gives the same answer to the same bytes."""
+        last: BaseException | None = None
+        for keep in (None, *_TRUNCATE_STEPS):
+            producer = await self._renew()
+            try:
+                await (await producer.send(self.topic, **_record(dl, keep)))
+            except _TOO_LARGE as exc:
+                last = exc
+                continue
+            if keep is not None:
+                log.warning("dead letter too large for the DLQ topic: value truncated",
+                            topic=dl.topic, partition=dl.partition, offset=dl.offset,
+                            value_bytes=len(dl.value or b""), kept_bytes=keep,
+                            dlq_topic=self.topic)
+            return
+        await self._renew()
+        raise FatalError(
+            f"the DLQ topic {self.topic} refuses the dead letter of {dl.topic}"
+            f"[{dl.partition}]@{dl.offset} even without its value ({last}): its "
+            "max.message.bytes is below the size of the error headers")
+
+
+def _record(dl: DeadLetter, keep: int | None = None) -> dict[str, Any]:
+    """The producer arguments of a dead letter; ``keep``: bytes of the value kept."""
+    key, value, headers = dl.key, dl.value, headers_for(dl)
+    if keep is not None:
+        original = len(value or b"")
+        if value is not None and len(value) > keep:
+            value = value[:keep]
+            headers += [(TRUNCATED, b"true"), (ORIGINAL_BYTES, str(original).encode())]
+        if key is not None and len(key) > max(keep, _KEY_KEEP):
+            key = key[:max(keep, _KEY_KEEP)]
+            headers.append((KEY_TRUNCATED, b"true"))
+    if key is None and value is None:
+        value = b""
+        headers.append((NULL_VALUE, b"true"))
+    return {"key": key, "value": value, "headers": headers}
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc

@@ -69,13 +69,16 @@ def consumer(src: SourceConfig, *, max_poll_records: int,
     )
 
 
-def producer(src: SourceConfig) -> AIOKafkaProducer:
-    """An idempotent producer that waits for all in-sync replicas (the DLQ's durability)."""
+def producer(src: SourceConfig, *, max_request_size: int = 1_048_576) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas (the DLQ's durability).
+    ``max_request_size``: the largest record it sends (the DLQ's: what the consumer reads,
+    plus the error headers)."""
     return AIOKafkaProducer(
         bootstrap_servers=src.bootstrap_servers,
         client_id=f"{src.client_id}-dlq",
         acks="all",
         enable_idempotence=True,
+        max_request_size=max_request_size,
         **security_kwargs(src),
     )
 

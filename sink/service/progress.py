@@ -14,6 +14,7 @@ come from the change of that sum over the last few ticks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -64,6 +65,7 @@ class Progress:
         self._samples: deque[tuple[float, float]] = deque([(time.monotonic(), 0.0)])
         self._logged_done = 0
         self._bar: tqdm[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
         self._saved_stderr: TextIO | None = None
 
     @property
@@ -92,6 +94,21 @@ class Progress:
                 if self.done != self._logged_done or self.end:
                     self._logged_done = self.done
                     self._log("progress")
+
+    def show(self) -> None:
+        """Render in the background until :meth:`stop`."""
+        self._task = asyncio.create_task(self.run(), name="progress")
+
+    async def stop(self, *, final: bool) -> None:
+        """Stop rendering; ``final``: the run ended well, show its last figures."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        self._task = None
+        if final:
+            with contextlib.suppress(Exception):  # figures only: never fail a clean stop
+                await asyncio.wait_for(self.finish(), timeout=5)
+        self.close()
 
     async def finish(self) -> None:
         """The run is over: the final figures, drawn or logged once more."""

@@ -89,4 +89,19 @@ def describe_unapplied(batcher: Batcher, unit: FlushUnit | None) -> tuple[int, s
     return max(n, 1), f"{n} records of {names}"
 
 
-__all__ = ["describe_unapplied", "supervise"]
+async def close_within(seconds: float, stopping: Awaitable[None]) -> None:
+    """Await a client's stop for ``seconds`` at most, whatever it raises. aiokafka's
+    consumer re-raises the CancelledError of its own fetch task when that task was in a
+    retry back-off (a broker outage): the stop is done all the same, so only a
+    cancellation of this task itself goes on up."""
+    try:
+        await asyncio.wait_for(stopping, timeout=seconds)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # closing: nothing is left to do about it
+        pass
+
+
+__all__ = ["close_within", "describe_unapplied", "supervise"]

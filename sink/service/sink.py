@@ -40,7 +40,7 @@ from sink.service.progress import Progress
 from sink.service.readiness import DestinationProbe
 from sink.service.report import report_flush
 from sink.service.retry import retrying
-from sink.service.shutdown import describe_unapplied, supervise
+from sink.service.shutdown import close_within, describe_unapplied, supervise
 
 log = structlog.get_logger("sink.service")
 T = TypeVar("T")
@@ -83,12 +83,12 @@ class Sink:
                                       self._lag_after)
         self.batcher = Batcher(settings.batch, settings.max_batch_records)
         self.intake = Intake(self.decoder, self.router, self.batcher, self.metrics,
-                             table_for_topic=self.pg.table_for_topic, retrying=self._retrying,
-                             generation=lambda: self._generation)
+                             tombstone_target=self.pg.tombstone_target,
+                             retrying=self._retrying, generation=lambda: self._generation,
+                             recent=max(10_000, 3 * settings.max_batch_records))
         self.owner: Ownership | None = None  # made in run(), with the consumer
         self.catchup = CatchUp()
         self.progress: Progress | None = None
-        self._progress_task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._heartbeat = time.monotonic()
@@ -110,7 +110,9 @@ class Sink:
         self.consumer = kafka.consumer(self.s.source,
                                        max_poll_records=self.s.max_batch_records,
                                        flush_seconds=self.s.shutdown_timeout)
-        self.dlq = DeadLetterQueue(lambda: kafka.producer(self.s.source), self.s.dlq_topic)
+        self.dlq = DeadLetterQueue(
+            lambda: kafka.producer(self.s.source, max_request_size=self.s.dlq_max_bytes),
+            self.s.dlq_topic)
         self.owner = Ownership(self.consumer, self.pg, self.batcher,
                                group_id=self.s.source.group_id,
                                auto_offset_reset=self.s.source.auto_offset_reset,
@@ -171,17 +173,11 @@ class Sink:
                 lambda: self.catchup.starts(self.consumer, self.pg, src.group_id,
                                             src.auto_offset_reset), "progress start")
             self.progress.target(starts, self.catchup.end_offsets)
-        self._progress_task = asyncio.create_task(self.progress.run(), name="progress")
+        self.progress.show()
 
     async def _stop_progress(self, *, final: bool) -> None:
-        if self._progress_task is None or self.progress is None:
-            return
-        self._progress_task.cancel()
-        self._progress_task = None
-        if final:
-            with contextlib.suppress(Exception):  # figures only: never fail a clean stop
-                await asyncio.wait_for(self.progress.finish(), timeout=5)
-        self.progress.close()
+        if self.progress is not None:
+            await self.progress.stop(final=final)
 
     def stop(self) -> None:
         """Ask the loop to stop: no more fetching, then drain and commit."""
@@ -213,9 +209,9 @@ class Sink:
         """Leave the group, flush the DLQ producer, close the pool: each bounded, so a
         broker or a PostgreSQL that does not answer delays the exit by seconds at most."""
         if self.consumer is not None:
-            await _closed(self.consumer.stop())
+            await close_within(_CLOSE_WAIT_S, self.consumer.stop())
         if self.dlq is not None:
-            await _closed(self.dlq.stop())
+            await close_within(_CLOSE_WAIT_S, self.dlq.stop())
         if abort:
             self.pg.terminate()
         else:
@@ -344,12 +340,13 @@ class Sink:
                 rec, err = failed[0]
                 raise FatalError(f"record at {rec.topic}[{rec.partition}]@{rec.offset} refused "
                                  f"by PostgreSQL: {err.code}: {err.message}")
-            await self._dead_letter([self._write_letter(unit, r, e) for r, e in failed])
+            await self.dlq.deliver(self.metrics,
+                                   [self._write_letter(unit, r, e) for r, e in failed])
 
         async def once() -> Any:
             nonlocal sent
             if unit.letters and not sent:  # acked before the offsets move past them
-                await self._dead_letter(unit.letters)
+                await self.dlq.deliver(self.metrics, unit.letters)
                 sent = True
             return await self.pg.apply(unit.records, offsets, self.s.source.group_id,
                                        force=self.force, on_bad=on_bad)
@@ -380,15 +377,6 @@ class Sink:
             headers=list(msg.headers or ()) if msg else [], error=err, stage="TASK_PUT",
             schema=rec.schema, table=rec.table,
         )
-
-    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        await self.dlq.send(letters)
-        for dl in letters:
-            self.metrics.dlq_records.labels(dl.topic, dl.error.code).inc()
-            self.metrics.errors.labels(dl.schema or "", dl.table or "", dl.error.code).inc()
-            log.warning("record dead-lettered", topic=dl.topic, partition=dl.partition,
-                        offset=dl.offset, error_code=dl.error.code, reason=dl.error.message,
-                        dlq_topic=self.dlq.topic)
 
     def _lag_after(self, committed: dict[TopicPartition, int]) -> None:
         for tp, o in committed.items():
@@ -435,18 +423,3 @@ class Sink:
 
 
 __all__ = ["Sink"]
-
-
-async def _closed(stopping: Awaitable[None]) -> None:
-    """Await a client's stop for ``_CLOSE_WAIT_S`` at most, whatever it raises. aiokafka's
-    consumer re-raises the CancelledError of its own fetch task when that task was in a
-    retry back-off (a broker outage): the stop is done all the same, so only a
-    cancellation of this task itself goes on up."""
-    try:
-        await asyncio.wait_for(stopping, timeout=_CLOSE_WAIT_S)
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
-    except Exception:  # closing: nothing is left to do about it
-        pass

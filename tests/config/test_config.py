@@ -251,6 +251,16 @@ def test_defaults_and_derived_values(tmp_path: Path) -> None:
     assert s.errors.tolerance == "all"
 
 
+def test_dlq_max_bytes_defaults_to_what_the_consumer_fetches(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, BASE))
+    assert s.errors.dlq_max_bytes is None
+    assert s.dlq_max_bytes == s.source.fetch_max_bytes + 1024 * 1024
+    s = load_settings(write(tmp_path, BASE), {"source.fetch_max_bytes": "2000000"})
+    assert s.dlq_max_bytes == 2_000_000 + 1024 * 1024
+    s = load_settings(write(tmp_path, BASE), {"errors.dlq_max_bytes": "4194304"})
+    assert s.dlq_max_bytes == 4_194_304
+
+
 # --- bad values: exit 2, naming the key, the problem and the allowed values ---------------
 
 BAD: list[tuple[str, list[str], str, list[str]]] = [
@@ -268,6 +278,8 @@ BAD: list[tuple[str, list[str], str, list[str]]] = [
      ["destination.batch_size: '-5' is out of range", "allowed: >= 1"]),
     ("negative timeout", ["destination.connection_timeout=-1"], BASE,
      ["destination.connection_timeout", "out of range", "allowed: > 0"]),
+    ("DLQ size too small", ["errors.dlq_max_bytes=1000"], BASE,
+     ["errors.dlq_max_bytes: '1000' is out of range", "allowed: >= 65536"]),
     ("port too large", ["observability.metrics_port=70000"], BASE,
      ["observability.metrics_port", "out of range", "allowed: <= 65535"]),
     ("wrong type int", ["destination.batch_size=lots"], BASE,

@@ -215,4 +215,29 @@ def test_tombstones() -> None:
     smt = record(None, dumps({"id": OID}))
     assert smt.key == {"id": OID}
     assert mongo_key(smt.key, DecoderOptions(), plain=True) == {"_id": OID}
-    assert error(None, None) == "missing_key"
+    # ... and offers the plain MongoDB reading for a table keyed by _id to pick.
+    assert smt.alt_keys == ({"_id": OID},)
+    assert record(None, dumps({"id": "k2"})).alt_keys == ({"_id": "k2"},)
+    # A Debezium key whose id text is valid extended JSON: every reading, Debezium's first.
+    both = record(None, dumps({"id": "123"}))
+    assert (both.key, both.alt_keys) == ({"_id": '{"$numberLong":"123"}'},
+                                         ({"id": "123"}, {"_id": "123"}))
+    assert record(None, dumps({"id": 7})).alt_keys == ({"_id": '{"$numberLong":"7"}'},)
+    assert record(None, dumps({"a": 1, "b": 2})).alt_keys == ()
+
+
+def test_tombstone_without_key_is_skipped() -> None:
+    # Debezium's tombstone of a DELETE on a table without a primary key: null key and
+    # value. Nothing names a row; never a dead letter (the DLQ could not carry it either).
+    assert decode(None, None) == Skip("tombstone_without_key")
+    assert decode(b"", None) == Skip("tombstone_without_key")
+    assert decode(None, b"") == Skip("tombstone_without_key")
+
+
+def test_names_postgresql_cannot_hold_are_bad_identifiers() -> None:
+    # As a JSON escape in the event (valid JSON; PostgreSQL refuses NUL in any text).
+    for db, coll in ((r"sh\u0000op", "users"), ("shop", r"us\u0000ers")):
+        event = mongo_event("c", after='{"_id": 1}').replace(b'"shop"', f'"{db}"'.encode())
+        event = event.replace(b'"users"', f'"{coll}"'.encode())
+        assert error(event, KEY) == "bad_identifier", (db, coll)
+    assert record(mongo_event("c", after='{"_id": 1}'), KEY).table == "users"

@@ -83,6 +83,7 @@ CONFIG_KEYS: dict[str, set[str]] = {
     "errors": {
         "tolerance",
         "dlq_topic",
+        "dlq_max_bytes",
         "retry_deadline_seconds",
         "retry_initial_backoff_seconds",
         "retry_max_backoff_seconds",

@@ -281,9 +281,34 @@ async def test_offsets_through_apply(make_dest: Maker, pg_schema_factory, pg) ->
         await dest.apply([up(db, "b", {"x": 1}, 2)], {(topic, 0): (1, 9)}, group)
     assert await dest.load_offsets(group, [topic]) == {(topic, 0): 5, (topic, 1): 7}
     assert "b" not in await table_rows(pg, db)  # the unit rolled back whole
-    assert await dest.table_for_topic(topic) == (db, "t")
+    found = await dest.tombstone_target(topic, [{"id": "k"}, {"_id": "k"}], 100)
+    assert (found.schema, found.table, found.key) == (db, "t", {"_id": "k"})
+    assert await dest.tombstone_target(f"other-{db}", [{"_id": "k"}], 100) is None
     registry = await pg.fetch(f"SELECT * FROM {META}.tables WHERE schema_name = $1", db)
     assert [(x["table_name"], x["primary_key"]) for x in registry] == [("t", ["_id"])]
+
+
+async def test_topic_memory_is_written_inside_the_records_isolation(
+    make_dest: Maker, pg_schema_factory, pg
+) -> None:
+    """Nothing derived from an event reaches SQL outside the savepoint that can isolate it:
+    a topic name PostgreSQL refuses fails its record (handed to on_bad), not the flush."""
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    good, bad = up(db, "a", {"x": 1}, 1, off=0), up(db, "b", {"x": 2}, 2, off=1)
+    good.topic, good.partition = f"topic-{db}", 0
+    bad.topic, bad.partition = f"topic-\x00{db}", 0
+    refused: list[Any] = []
+
+    async def on_bad(failed: Any) -> None:
+        refused.extend(failed)
+
+    await dest.apply([good, bad], {}, f"g-{db}", on_bad=on_bad)
+    assert [(rec.topic, err.code) for rec, err in refused] == [(bad.topic, "bad_value")]
+    assert set(await table_rows(pg, db)) == {"a"}
+    remembered = await pg.fetch(
+        f"SELECT topic FROM {META}.topic_destinations WHERE schema_name = $1", db)
+    assert [r["topic"] for r in remembered] == [good.topic]
 
 
 async def test_migration_is_idempotent(make_dest: Maker, stack: Any, pg) -> None:

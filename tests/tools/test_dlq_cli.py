@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from sink.errors import RecordError
 from sink.service.dead_letters import DeadLetter, DeadLetterQueue
@@ -321,3 +322,72 @@ async def test_replay_on_a_terminal_shows_a_live_line(env: Env) -> None:
     assert f"{n}/{n}" in drawings[-1] and "replayed 5 · failed 0" in drawings[-1], drawings[-1]
     # the per-letter lines are still there, whole, around the live line
     assert len(re.findall(rf"replayed {env.dlq}:\d+:\d+ -> ", out)) == n
+
+
+async def one_partition_dlq(env: Env, max_message_bytes: int = 1024 * 1024) -> str:
+    dlq = f"dlq-n-{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=env.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(dlq, 1, 1, topic_configs={
+            "max.message.bytes": str(max_message_bytes)})])
+    finally:
+        await admin.close()
+    return dlq
+
+
+async def send_letters(env: Env, dlq: str, letters: list[DeadLetter]) -> None:
+    queue = DeadLetterQueue(lambda: AIOKafkaProducer(
+        bootstrap_servers=env.bootstrap, acks="all", enable_idempotence=True,
+        max_request_size=8 * 1024 * 1024), dlq)
+    try:
+        await queue.send(letters)
+    finally:
+        await queue.stop()
+
+
+async def test_null_header_values_stay_null(env: Env, capsys: Any) -> None:
+    """A header whose value is null is shown as null and replayed as null (inspect and
+    replay used to turn it into empty bytes)."""
+    dlq = await one_partition_dlq(env)
+    await send_letters(env, dlq, [DeadLetter(
+        topic=env.a, partition=0, offset=11, key=b"k-null", value=b"v",
+        headers=[("n", None), ("e", b""), ("trace-id", b"t9")],
+        error=RecordError("refused", code="rejected"), stage="TASK_PUT")])
+    assert await warp("dlq", "inspect", "--config", str(env.config), "--json",
+                      "--dlq-topic", dlq) == 0
+    [doc] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (doc["headers"]["n"], doc["headers"]["e"]) == (None, "")
+
+    assert await warp("dlq", "replay", "--config", str(env.config), "--dlq-topic", dlq) == 0
+    assert "replayed 1," in capsys.readouterr().out
+    [rec] = await read_all(env.bootstrap, env.a)
+    assert (rec.key, rec.value) == (b"k-null", b"v")
+    h = dict(rec.headers)
+    assert h["n"] is None and h["e"] == b"" and h["trace-id"] == b"t9"
+
+
+async def test_truncated_dead_letters_are_shown_as_such_and_not_replayed(
+    env: Env, capsys: Any
+) -> None:
+    """A dead letter whose value the sink cut to fit the DLQ topic is not replayed (a
+    prefix is not the record): the output names the original's coordinates."""
+    dlq = await one_partition_dlq(env)
+    big = b"z" * (2 * 1024 * 1024)
+    await send_letters(env, dlq, [DeadLetter(
+        topic=env.b, partition=0, offset=12, key=b"k-big", value=big, headers=[],
+        error=RecordError("refused", code="rejected"), stage="TASK_PUT")])
+    assert await warp("dlq", "inspect", "--config", str(env.config), "--json",
+                      "--dlq-topic", dlq) == 0
+    [cut] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert cut["value_truncated"] is True
+    assert cut["headers"]["warp.value.original.bytes"] == str(len(big))
+    assert big.startswith(base64.b64decode(cut["value_b64"]))
+    assert await warp("dlq", "inspect", "--config", str(env.config), "--dlq-topic", dlq) == 0
+    assert "(value truncated)" in capsys.readouterr().out
+
+    assert await warp("dlq", "replay", "--config", str(env.config), "--dlq-topic", dlq) == 0
+    captured = capsys.readouterr()
+    assert "replayed 0," in captured.out and "truncated 1," in captured.out
+    assert f"the original is {env.b}[0]@12" in captured.err
+    assert await read_all(env.bootstrap, env.b) == []

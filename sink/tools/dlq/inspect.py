@@ -46,13 +46,14 @@ def as_text(dl: Letter) -> str:
     return (f"{dl.topic}[{dl.partition}]@{dl.offset}  source={src}  "
             f"stage={dl.header('__connect.errors.stage') or '-'}  "
             f"code={dl.error_code or '-'}  table={where}  "
-            f"{_one_line(dl.header('__connect.errors.exception.message'))}")
+            + ("(value truncated)  " if dl.truncated else "")
+            + _one_line(dl.header("__connect.errors.exception.message")))
 
 
 def as_json(dl: Letter) -> str:
-    headers: dict[str, str] = {}
+    headers: dict[str, str | None] = {}
     for k, v in dl.headers:
-        headers[k] = v.decode("utf-8", errors="replace")
+        headers[k] = None if v is None else v.decode("utf-8", errors="replace")
     return json.dumps({
         "dlq": {"topic": dl.topic, "partition": dl.partition, "offset": dl.offset,
                 "timestamp": dl.timestamp},
@@ -66,6 +67,7 @@ def as_json(dl: Letter) -> str:
         "schema": dl.header("warp.schema") or None,
         "table": dl.header("warp.table") or None,
         "headers": headers,
+        "value_truncated": dl.truncated,
         "key_b64": _b64(dl.key),
         "value_b64": _b64(dl.value),
         "key_preview": _preview(dl.key),

@@ -107,7 +107,7 @@ async def find_replayed(
         async with aclosing(scan(consumer, tps, start)) as records:
             async for rec in records:
                 for k, v in rec.headers or ():
-                    if k == REPLAYED_FROM:
+                    if k == REPLAYED_FROM and v is not None:  # null: not ours
                         hit = wanted.get(bytes(v).decode("utf-8", errors="replace"))
                         if hit is not None:
                             found[hit] = (rec.partition, rec.offset)

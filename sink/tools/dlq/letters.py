@@ -28,18 +28,20 @@ class Letter:
     timestamp: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    # A header's value may be null (Kafka tells null from empty): kept as None.
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
     @classmethod
     def of(cls, rec: Any) -> Letter:
         return cls(rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value,
-                   [(k, bytes(v or b"")) for k, v in (rec.headers or ())])
+                   [(k, None if v is None else bytes(v)) for k, v in (rec.headers or ())])
 
     def header(self, name: str) -> str | None:
+        """The last value of header ``name`` as text; None when absent or null."""
         found = None
         for k, v in self.headers:
             if k == name:
-                found = v.decode("utf-8", errors="replace")
+                found = None if v is None else v.decode("utf-8", errors="replace")
         return found
 
     def header_int(self, name: str) -> int | None:
@@ -61,7 +63,12 @@ class Letter:
     def ref(self) -> str:
         return f"{self.topic}:{self.partition}:{self.offset}"
 
-    def original_headers(self) -> list[tuple[str, bytes]]:
+    @property
+    def truncated(self) -> bool:
+        """The DLQ topic refused the whole record: only a prefix of its value is here."""
+        return self.header("warp.value.truncated") == "true"
+
+    def original_headers(self) -> list[tuple[str, bytes | None]]:
         """The record's own headers: everything the DLQ producer did not add."""
         return [(k, v) for k, v in self.headers if not k.startswith(ERROR_HEADER_PREFIXES)]
 

@@ -65,6 +65,7 @@ class Tally:
     replayed: int = 0
     already: int = 0
     no_target: int = 0
+    truncated: int = 0
     failed: int = 0
 
 
@@ -115,6 +116,7 @@ class Replayer:
     def __init__(self, settings: Settings, conn: asyncpg.Connection, dlq: str,
                  dry_run: bool) -> None:
         self.src = settings.source
+        self.max_bytes = settings.dlq_max_bytes
         self.schema = settings.destination.metadata_schema
         self.conn = conn
         self.dlq = dlq
@@ -138,7 +140,7 @@ class Replayer:
             self.tally.replayed += len(batch)
             return
         if self.producer is None:
-            producer = kafka_producer(self.src)
+            producer = kafka_producer(self.src, max_request_size=self.max_bytes)
             await start(producer, self.src)
             self.producer = producer
         # The claim, committed before anything is produced.
@@ -215,7 +217,7 @@ async def replay(args: argparse.Namespace) -> int:
     verb = "would replay" if args.dry_run else "replayed"
     print(f"{dlq}: read {t.read}, matched {t.matched}, {verb} {t.replayed}, "
           f"already replayed {t.already}, without a target topic {t.no_target}, "
-          f"failed {t.failed}")
+          f"truncated {t.truncated}, failed {t.failed}")
     return 1 if t.failed else 0
 
 
@@ -247,6 +249,12 @@ async def _each(args: argparse.Namespace, consumer: AIOKafkaConsumer,
             if not dl.matches(args.topic, args.error_code):
                 continue
             t.matched += 1
+            if dl.truncated:  # a prefix is not the record: the original is in its topic
+                t.truncated += 1
+                print(f"skipped {dl.ref}: its value was truncated to fit the DLQ topic; the "
+                      f"original is {dl.source_topic}[{dl.header('__connect.errors.partition')}]"
+                      f"@{dl.header('__connect.errors.offset')}", file=sys.stderr)
+                continue
             target = args.to_topic or dl.source_topic
             if target and (dl.partition, dl.offset, target) in ledger.done:
                 t.already += 1
