@@ -178,8 +178,8 @@ async def _drop_applied(
     arrays = [multi] if single else [list(c) for c in zip(*multi, strict=True)]
     rows = await conn.fetch(statements.stored_positions(info), *arrays)
     npk = len(info.primary_key)
-    stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r["pos"])
-              for r in rows if r["pos"] is not None}
+    stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r[npk])
+              for r in rows if r[npk] is not None}
     if not stored:
         return records, kts
     kept: list[Record] = []
