@@ -303,6 +303,9 @@ def patch_row(
             if over:
                 overflow[col] = over[0]
                 narrowed.append((col, over[0]))
+        elif value is not None:  # no column for it (no type, or the table is full)
+            overflow[col] = value
+            narrowed.append((col, value))
     for path in p.unset:
         col = _col(path[0])
         if col in pk:
@@ -360,6 +363,22 @@ def stored_positions(info: TableInfo) -> str:
         f"SELECT {cols}, t.{POS} FROM {info.qualified} AS t "
         f"JOIN unnest({arrays}) AS s({', '.join(f'c{i}' for i in range(len(keys)))}) "
         f"ON {_key_match(info, 's')}"
+    )
+
+
+def exact_values(info: TableInfo, column: str) -> str:
+    """Write values of ``column`` as text cast to its type (`dates.exact_texts`), on the rows
+    the change just wrote (the row holds its position). Params: key arrays, texts,
+    positions (text)."""
+    keys = info.primary_key
+    n = len(keys)
+    arrays = [f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys)]
+    arrays += [f"${n + 1}::text[]", f"${n + 2}::text[]"]
+    alias = [f"c{i}" for i in range(n)] + ["v", "p"]
+    return (
+        f"UPDATE {info.qualified} AS t SET {quote(column)} = s.v::{info.columns[column]} "
+        f"FROM unnest({', '.join(arrays)}) AS s({', '.join(alias)}) "
+        f"WHERE {_key_match(info, 's')} AND (s.p IS NULL OR t.{POS} = s.p::numeric)"
     )
 
 

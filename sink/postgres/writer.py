@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -23,8 +22,9 @@ from sink.errors import RecordError
 from sink.postgres import statements
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog, Evolution, TableInfo
+from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
-from sink.postgres.names import column_name
+from sink.postgres.plan import column_of, columnar, ddl_plan, key_arrays
 from sink.postgres.reduce import (
     Change,
     encode_position,
@@ -33,7 +33,7 @@ from sink.postgres.reduce import (
     start_change,
 )
 from sink.postgres.statements import PatchShape
-from sink.postgres.types import JSONB, adapt_column, natural_type, target_type, to_json_text
+from sink.postgres.types import adapt_column, natural_type, to_json_text
 from sink.records import Kind, Record
 
 log = structlog.get_logger("sink.writer")
@@ -83,11 +83,6 @@ class Upserts:
                    pos, [False] * n)
 
 
-@lru_cache(maxsize=65536)
-def _col(field_name: str) -> str:
-    return column_name(field_name)
-
-
 def _pos(ch: Change) -> str | None:
     return None if ch.pos is None else str(ch.pos)
 
@@ -132,7 +127,7 @@ async def _write_run(
     result: TableResult,
 ) -> None:
     first = records[0].key
-    by_col = {_col(k): k for k in first}
+    by_col = {column_of(k): k for k in first}
     key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
     info = await catalog.ensure_table(
         conn, schema, table, key_types, soft_deletes=opts.deletion_strategy != "hard",
@@ -208,11 +203,12 @@ async def _write_round(
     hard = opts.deletion_strategy == "hard"
     dels = [c for c in rest if c.kind is not Kind.PATCH]
     pats = [c for c in rest if c.kind is Kind.PATCH]
-    cols = _columnar(info, ups.docs)
-    if _plan(info, ups, cols, rest, opts):
+    cols = columnar(info, ups.docs)
+    if ddl_plan(info, ups.docs, ups.kts, cols, rest, varchar=opts.varchar):
         info = await catalog.reload(conn, info)  # DDL ahead: see the table as it is now
-        cols = _columnar(info, ups.docs)
-        for col, (old, new) in _plan(info, ups, cols, rest, opts).items():
+        cols = columnar(info, ups.docs)
+        for col, (old, new) in ddl_plan(info, ups.docs, ups.kts, cols, rest,
+                                             varchar=opts.varchar).items():
             if old is None:
                 await catalog.add_column(conn, info, col, new)
                 result.evolution.added.append((col, new))
@@ -228,77 +224,10 @@ async def _write_round(
     return info
 
 
-def _key_arrays(info: TableInfo, kts: list[Hashable]) -> list[list[Any]]:
-    if len(info.primary_key) == 1:
-        return [kts]
-    return [list(c) for c in zip(*kts, strict=True)]
-
-
-def _columnar(info: TableInfo, docs: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Column name -> one value per document (None where the document lacks the field)."""
-    out: dict[str, list[Any]] = {}
-    pk = info.primary_key
-    for f in set().union(*docs) if docs else ():
-        c = _col(f)
-        if c not in pk:
-            out[c] = [d.get(f) for d in docs]
-    return out
-
-
-def _plan(
-    info: TableInfo, ups: Upserts, cols: dict[str, list[Any]], rest: list[Change],
-    opts: WriteOptions,
-) -> dict[str, tuple[str | None, str]]:
-    """The DDL a round needs: column -> (current type or None to add, new type)."""
-    plan: dict[str, tuple[str | None, str]] = {}
-
-    def want(col: str, values: list[Any]) -> None:
-        cur = plan[col][1] if col in plan else info.columns.get(col)
-        new = target_type(cur, values, varchar=opts.varchar)
-        if new is not None:
-            plan[col] = (plan[col][0] if col in plan else info.columns.get(col), new)
-
-    kts = ups.kts + [c.kt for c in rest] if rest else ups.kts
-    for col, values in zip(info.primary_key, _key_arrays(info, kts), strict=True):
-        want(col, values)  # a key column widens too (integer -> bigint -> numeric)
-    new = [c for c in cols if c not in info.columns]
-    if new:
-        new.sort(key=_first_seen(ups.docs))
-    for col in [*(c for c in cols if c in info.columns), *new]:
-        want(col, cols[col])
-    top: dict[str, list[Any]] = defaultdict(list)
-    roots: dict[str, None] = {}
-    for ch in rest:
-        if ch.patch is None:
-            continue
-        for path, value in ch.patch.set.items():
-            if len(path) == 1 and (c := _col(path[0])) not in info.primary_key:
-                top[c].append(value)
-        for path in [*ch.patch.set, *ch.patch.unset, *ch.patch.truncate]:
-            if len(path) > 1 or path in ch.patch.truncate:
-                roots[_col(path[0])] = None
-    for col, values in top.items():
-        want(col, values)
-    for root in roots:  # a dotted path needs a jsonb column (or goes to overflow)
-        old = info.columns.get(root)
-        if old is None or pgtypes.is_textual(plan[root][1] if root in plan else old):
-            plan[root] = (old, JSONB)
-    return plan
-
-
-def _first_seen(docs: list[dict[str, Any]]) -> Any:
-    """Sort key: new columns are added in the order their fields first appear."""
-    order: dict[str, int] = {}
-    for doc in docs:
-        for f in doc:
-            order.setdefault(_col(f), len(order))
-    return order.__getitem__
-
-
 def _value_type(value: Any) -> str:
     if isinstance(value, dict) and list(value) == ["$json"]:
         return "text with NUL"  # pgtypes.escaped
-    return natural_type(value) or "null"
+    return natural_type(value) or "date beyond timestamptz"  # dates.far_date_fits
 
 
 async def _narrowed(
@@ -320,15 +249,28 @@ async def _upserts(
     cols: dict[str, list[Any]], opts: WriteOptions, result: TableResult,
 ) -> None:
     n = len(ups.kts)
-    arrays = _key_arrays(info, ups.kts)
+    arrays = key_arrays(info, ups.kts)
+    keys = list(arrays)
     overflow: dict[int, dict[str, Any]] = {}
+    exact: dict[str, dict[int, str]] = {}
     nulls: list[Any] = [None] * n
+    for col, vals in cols.items():
+        if col not in info.columns:  # no column for it (no type, or the table is full)
+            over = {i: v for i, v in enumerate(vals) if v is not None}
+            for i, v in over.items():
+                overflow.setdefault(i, {})[col] = v
+            if over:
+                await _narrowed(conn, catalog, info, col, next(iter(over.values())), result,
+                                len(over))
     for col in info.data_columns:
         values = cols.get(col)
         if values is None:
             arrays.append(nulls)
             continue
         stored, over = adapt_column(values, info.columns[col])
+        if texts := exact_texts(stored, info.columns[col]):
+            stored = [None if i in texts else v for i, v in enumerate(stored)]
+            exact[col] = texts
         arrays.append(stored)
         for i, v in over.items():
             overflow.setdefault(i, {})[col] = v
@@ -345,6 +287,7 @@ async def _upserts(
         sql = info.sql.get(key) or info.sql.setdefault(
             key, statements.upsert(info, opts.upsert_mode, opts.force))
         await conn.execute(sql, *arrays)
+        await _exact(conn, info, exact, keys, ups.pos)
         return
     stage, ddl = statements.stage_table(info)
     key = ("staged", opts.upsert_mode, opts.force, stage)
@@ -354,6 +297,19 @@ async def _upserts(
     await conn.copy_records_to_table(stage, records=list(zip(*arrays, strict=False)),
                                      schema_name="pg_temp")
     await conn.execute(sql)
+    await _exact(conn, info, exact, keys, ups.pos)
+
+
+async def _exact(
+    conn: Conn, info: TableInfo, exact: dict[str, dict[int, str]], keys: list[list[Any]],
+    pos: list[Any],
+) -> None:
+    """Write the values asyncpg cannot encode exactly (`dates.exact_texts`) as text."""
+    for col, texts in exact.items():
+        rows = list(texts)
+        await conn.execute(statements.exact_values(info, col),
+                           *[[k[i] for i in rows] for k in keys], [texts[i] for i in rows],
+                           [pos[i] for i in rows])
 
 
 async def _deletes(
@@ -362,7 +318,7 @@ async def _deletes(
     key = ("delete", hard, opts.force)
     sql = info.sql.get(key) or info.sql.setdefault(key, statements.delete(info, hard, opts.force))
     await conn.execute(
-        sql, *_key_arrays(info, [c.kt for c in dels]), [c.count for c in dels],
+        sql, *key_arrays(info, [c.kt for c in dels]), [c.count for c in dels],
         [_pos(c) for c in dels], [c.source_ts for c in dels], [c.tombstone_only for c in dels],
         [c.tomb_offset if c.tombstone_only else None for c in dels],
     )
@@ -374,13 +330,13 @@ async def _patches(
 ) -> None:
     groups: dict[tuple[Any, ...], list[tuple[Change, list[Any], Narrowed]]] = defaultdict(list)
     for ch in pats:
-        shape, scalars, row, narrowed = statements.patch_row(info, ch, _col, adapt=False)
+        shape, scalars, row, narrowed = statements.patch_row(info, ch, column_of, adapt=False)
         groups[(shape, *scalars)].append((ch, row, narrowed))
     params: list[tuple[PatchShape, list[Any], list[list[Any]]]] = []
     for (shape, *scalars), items in groups.items():
         columns = _adapted(info, shape, [row for _, row, _ in items])
         if columns is None:  # a value the column cannot hold: adapt row by row (overflow)
-            redo = [statements.patch_row(info, ch, _col) for ch, _, _ in items]
+            redo = [statements.patch_row(info, ch, column_of) for ch, _, _ in items]
             columns = [list(c) for c in zip(*(r[2] for r in redo), strict=True)]
             narrowings = [r[3] for r in redo]
         else:
@@ -389,11 +345,19 @@ async def _patches(
             for col, value in narrowed:
                 await _narrowed(conn, catalog, info, col, value, result)
         params.append((shape, [list(s) for s in scalars], columns))
+    npk = len(info.primary_key)
     for shape, scalars, columns in params:
         key = ("patch", shape, opts.force)
         sql = info.sql.get(key) or info.sql.setdefault(
             key, statements.patch(info, shape, opts.metadata_schema, opts.force))
+        exact: dict[str, dict[int, str]] = {}
+        for j, col in enumerate(shape.top_set):
+            if texts := exact_texts(columns[npk + j], info.columns[col]):
+                columns[npk + j] = [None if i in texts else v
+                                    for i, v in enumerate(columns[npk + j])]
+                exact[col] = texts
         await conn.execute(sql, *scalars, *columns)
+        await _exact(conn, info, exact, columns[:npk], columns[-1])
 
 
 Narrowed = list[tuple[str, Any]]
