@@ -176,6 +176,14 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
                     break
     t = current
     for tp in order:
+        if t in _FLOAT_RANK and issubclass(tp, int) and not issubclass(tp, bool):
+            # A float column holds integers exactly up to its mantissa: beyond, numeric.
+            big = max(abs(v) for v in values if type(v) is tp)
+            if big > _EXACT_INT[DOUBLE]:
+                t = NUMERIC
+            elif big > _EXACT_INT[t]:
+                t = DOUBLE
+            continue
         n = varchar_len(t) if t is not None else None
         if n is not None and issubclass(tp, str):
             if max(len(v) for v in values if type(v) is tp) > n:
@@ -189,6 +197,7 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     return None if t == current else t
 
 
+_EXACT_INT = {REAL: 2**24, DOUBLE: 2**53}  # the largest integers a float type holds exactly
 _NARROW = object()
 NARROW: Any = _NARROW
 
@@ -213,11 +222,14 @@ def adapt(value: Any, column: str) -> Any:
         return float(value)
     if column == REAL and isinstance(value, float) and _fits_real(value):
         return value
+    if column == REAL and natural in (INTEGER, BIGINT) and abs(value) <= _EXACT_INT[REAL]:
+        return float(value)
     return _NARROW  # includes a naive timestamp for timestamptz: no instant, don't guess a zone
 
 
-def _float_decimal(value: float) -> Any:
-    return Decimal(repr(value)) if math.isfinite(value) else _NARROW
+def _float_decimal(value: float) -> Decimal:
+    # numeric holds NaN and, since PostgreSQL 14, ±Infinity: Decimal(inf) is Infinity.
+    return Decimal(repr(value)) if math.isfinite(value) else Decimal(value)
 
 
 def _fits_real(value: float) -> bool:
