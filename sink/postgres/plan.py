@@ -7,7 +7,7 @@ came; an existing column widens when a value needs it (`types.target_type`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +16,9 @@ from sink.postgres.catalog import TableInfo
 from sink.postgres.names import column_name
 from sink.postgres.reduce import Change
 from sink.postgres.types import JSONB, target_type
+from sink.records import Kind, Record
+
+Plan = dict[str, tuple[str | None, str]]  # column -> (current type or None to add, new type)
 
 
 @lru_cache(maxsize=65536)
@@ -44,11 +47,11 @@ def columnar(info: TableInfo, docs: list[dict[str, Any]]) -> dict[str, list[Any]
 def ddl_plan(
     info: TableInfo, docs: list[dict[str, Any]], kts: list[Hashable],
     cols: dict[str, list[Any]], rest: list[Change], *, varchar: bool,
-) -> dict[str, tuple[str | None, str]]:
+) -> Plan:
     """The DDL a round needs: column -> (current type or None to add, new type).
     ``docs``/``kts``: the round's full documents and their keys; ``cols`` the documents
     column-wise (`columnar`); ``rest`` its deletes and patches."""
-    plan: dict[str, tuple[str | None, str]] = {}
+    plan: Plan = {}
 
     def want(col: str, values: list[Any]) -> None:
         cur = plan[col][1] if col in plan else info.columns.get(col)
@@ -77,10 +80,40 @@ def ddl_plan(
                 roots[column_of(path[0])] = None
     for col, values in top.items():
         want(col, values)
-    for root in roots:  # a dotted path needs a jsonb column (or goes to overflow)
+    _jsonb_roots(info, plan, roots)
+    return plan
+
+
+def _jsonb_roots(info: TableInfo, plan: Plan, roots: Iterable[str]) -> None:
+    """A dotted path needs a jsonb column (or goes to overflow)."""
+    for root in roots:
         old = info.columns.get(root)
         if old is None or pgtypes.is_textual(plan[root][1] if root in plan else old):
             plan[root] = (old, JSONB)
+
+
+def run_plan(
+    info: TableInfo, records: list[Record], kts: list[Hashable], *, varchar: bool
+) -> Plan:
+    """The DDL for a table's records, every value taken in the order the records came
+    (partition order), intermediate values included: the same as applying the records one
+    by one, whatever the flush folds (a key changed several times in one flush keeps only
+    its last document, which would otherwise decide a new column's type)."""
+    docs: list[dict[str, Any]] = []
+    roots: dict[str, None] = {}
+    for rec in records:
+        if rec.kind is Kind.UPSERT:
+            docs.append(rec.values or {})
+        elif rec.kind is Kind.PATCH and rec.patch is not None:
+            p = rec.patch
+            top = {path[0]: v for path, v in p.set.items() if len(path) == 1}
+            if top:
+                docs.append(top)
+            for path in [*p.set, *p.unset, *p.truncate]:
+                if len(path) > 1 or path in p.truncate:
+                    roots[column_of(path[0])] = None
+    plan = ddl_plan(info, docs, kts, columnar(info, docs), [], varchar=varchar)
+    _jsonb_roots(info, plan, (r for r in roots if r not in info.primary_key))
     return plan
 
 

@@ -11,7 +11,7 @@ No row is read into Python except the stored positions of keys changed more than
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -24,7 +24,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog, Evolution, TableInfo
 from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
-from sink.postgres.plan import column_of, columnar, ddl_plan, key_arrays
+from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_arrays, run_plan
 from sink.postgres.reduce import (
     Change,
     encode_position,
@@ -142,7 +142,13 @@ async def _write_run(
     except KeyError as exc:
         raise RecordError(f"record key lacks {exc} ({schema}.{table})",
                           code="key_mismatch") from exc
-    if len(set(kts)) == len(kts):  # each key once: one round, upserts straight from records
+    unique = len(set(kts)) == len(kts)
+    if not unique or any(r.kind is Kind.PATCH for r in records):
+        # Types from every value in partition order, before any folding (a round sees
+        # upserts before patches, and a folded key only its last document).
+        info = await _evolve(conn, catalog, info, result,
+                             lambda i: run_plan(i, records, kts, varchar=opts.varchar))
+    if unique:  # each key once: one round, upserts straight from records
         up = [i for i, r in enumerate(records) if r.kind is Kind.UPSERT]
         rest = [start_change(r, kts[i]) for i, r in enumerate(records) if r.kind is not Kind.UPSERT]
         ups = Upserts.of_records([records[i] for i in up], [kts[i] for i in up])
@@ -204,23 +210,33 @@ async def _write_round(
     dels = [c for c in rest if c.kind is not Kind.PATCH]
     pats = [c for c in rest if c.kind is Kind.PATCH]
     cols = columnar(info, ups.docs)
-    if ddl_plan(info, ups.docs, ups.kts, cols, rest, varchar=opts.varchar):
-        info = await catalog.reload(conn, info)  # DDL ahead: see the table as it is now
-        cols = columnar(info, ups.docs)
-        for col, (old, new) in ddl_plan(info, ups.docs, ups.kts, cols, rest,
-                                             varchar=opts.varchar).items():
-            if old is None:
-                await catalog.add_column(conn, info, col, new)
-                result.evolution.added.append((col, new))
-            else:
-                await catalog.widen_column(conn, info, col, new)
-                result.evolution.widened.append((col, old, new))
+    info = await _evolve(conn, catalog, info, result, lambda i: ddl_plan(
+        i, ups.docs, ups.kts, cols, rest, varchar=opts.varchar))
     if ups.kts:
         await _upserts(conn, catalog, info, ups, cols, opts, result)
     if dels:
         await _deletes(conn, info, dels, hard, opts)
     if pats:
         await _patches(conn, catalog, info, pats, opts, result)
+    return info
+
+
+async def _evolve(
+    conn: Conn, catalog: Catalog, info: TableInfo, result: TableResult,
+    planner: Callable[[TableInfo], Plan],
+) -> TableInfo:
+    """Apply the DDL ``planner`` asks of the table (planned again on the table as
+    PostgreSQL has it now: another session may have changed it)."""
+    if not planner(info):
+        return info
+    info = await catalog.reload(conn, info)
+    for col, (old, new) in planner(info).items():
+        if old is None:
+            await catalog.add_column(conn, info, col, new)
+            result.evolution.added.append((col, new))
+        else:
+            await catalog.widen_column(conn, info, col, new)
+            result.evolution.widened.append((col, old, new))
     return info
 
 
