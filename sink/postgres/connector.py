@@ -12,7 +12,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,10 +25,13 @@ from sink.postgres import metadata
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog
 from sink.postgres.errors import StaleCatalog, classify
+from sink.postgres.isolate import merge_tables, prepare_unit, row_too_big
 from sink.postgres.metadata import Conn
 from sink.postgres.names import DELETED_AT, IS_DELETED, column_name, quote, table_name
+from sink.postgres.outcome import TableResult, WriteOptions
+from sink.postgres.squeeze import next_budget
 from sink.postgres.statements import STAGE_MIN_ROWS, STAGE_MIN_ROWS_MERGE
-from sink.postgres.writer import TableResult, WriteOptions, write_table
+from sink.postgres.writer import write_table
 from sink.records import Record, SchemaChange, TableSchema
 
 log = structlog.get_logger("sink.postgres")
@@ -278,10 +281,11 @@ class PostgreSQLDestinationConnector:
 
     async def _write_isolating(
         self, conn: Conn, records: list[Record], opts: WriteOptions,
-        result: ApplyResult, *, final: bool = False,
+        result: ApplyResult, *, final: bool = False, prepared: bool = False,
     ) -> None:
         """``final``: the last run of the unit; a shape error that survived every reload of
-        the catalog is then the records' fault, isolated like any refused record."""
+        the catalog is then the records' fault, isolated like any refused record.
+        ``prepared``: the tables' DDL for all of the unit is done (`_prepare`)."""
         try:
             async with conn.transaction():  # a savepoint: a refused record rolls back only this
                 tables = await self._write_all(conn, records, opts)
@@ -293,18 +297,21 @@ class PostgreSQLDestinationConnector:
             if err.retriable or isinstance(err, FatalError):
                 raise err from exc
             if len(records) == 1:
+                budget = next_budget(opts.squeeze) if row_too_big(exc) else None
+                if budget is not None:  # a row wider than a page: keep the rest in overflow
+                    await self._write_isolating(conn, records, replace(opts, squeeze=budget),
+                                                result, final=final, prepared=True)
+                    return
                 result.failed.append((records[0], err))
                 return
+            if not prepared:  # the unit's DDL once, not again at every bisection step
+                merge_tables(result.tables, await prepare_unit(conn, self.catalog, records, opts))
             mid = len(records) // 2
-            await self._write_isolating(conn, records[:mid], opts, result, final=final)
-            await self._write_isolating(conn, records[mid:], opts, result, final=final)
+            for part in (records[:mid], records[mid:]):
+                await self._write_isolating(conn, part, opts, result, final=final,
+                                            prepared=True)
             return
-        for key, tr in tables.items():
-            into = result.tables.setdefault(key, TableResult())
-            into.operations.update(tr.operations)
-            into.overflowed.update(tr.overflowed)
-            into.evolution.added += tr.evolution.added
-            into.evolution.widened += tr.evolution.widened
+        merge_tables(result.tables, tables)
 
     async def _write_all(
         self, conn: Conn, records: list[Record], opts: WriteOptions

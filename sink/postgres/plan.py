@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from sink.postgres import types as pgtypes
-from sink.postgres.catalog import TableInfo
+from sink.postgres.catalog import MAX_COLUMNS, TableInfo
 from sink.postgres.names import column_name
 from sink.postgres.reduce import Change
 from sink.postgres.types import JSONB, target_type
@@ -81,7 +81,23 @@ def ddl_plan(
     for col, values in top.items():
         want(col, values)
     _jsonb_roots(info, plan, roots)
-    return plan
+    return _capped(info, plan)
+
+
+def _capped(info: TableInfo, plan: Plan) -> Plan:
+    """Near PostgreSQL's 1,600-column limit only the first new columns (in the order their
+    fields came) are added; the others' values are kept in ``_cartridge_overflow``."""
+    room = MAX_COLUMNS - info.slots
+    if sum(old is None for old, _ in plan.values()) <= room:
+        return plan
+    out: Plan = {}
+    for col, (old, new) in plan.items():
+        if old is None:
+            if room <= 0:
+                continue
+            room -= 1
+        out[col] = (old, new)
+    return out
 
 
 def _jsonb_roots(info: TableInfo, plan: Plan, roots: Iterable[str]) -> None:
@@ -100,21 +116,21 @@ def run_plan(
     by one, whatever the flush folds (a key changed several times in one flush keeps only
     its last document, which would otherwise decide a new column's type)."""
     docs: list[dict[str, Any]] = []
-    roots: dict[str, None] = {}
     for rec in records:
         if rec.kind is Kind.UPSERT:
             docs.append(rec.values or {})
         elif rec.kind is Kind.PATCH and rec.patch is not None:
             p = rec.patch
             top = {path[0]: v for path, v in p.set.items() if len(path) == 1}
-            if top:
-                docs.append(top)
             for path in [*p.set, *p.unset, *p.truncate]:
                 if len(path) > 1 or path in p.truncate:
-                    roots[column_of(path[0])] = None
+                    # A dotted path wants a jsonb root, in its place in the sequence: as a
+                    # document value would (a new or text column becomes jsonb).
+                    top.setdefault(path[0], {})
+            if top:
+                docs.append(top)
     plan = ddl_plan(info, docs, kts, columnar(info, docs), [], varchar=varchar)
-    _jsonb_roots(info, plan, (r for r in roots if r not in info.primary_key))
-    return plan
+    return _capped(info, plan)
 
 
 def first_seen(docs: list[dict[str, Any]]) -> Any:

@@ -267,13 +267,15 @@ Op = tuple[str, Path, Any]
 
 
 def patch_row(
-    info: TableInfo, ch: Change, _col: Callable[[str], str], *, adapt: bool = True
+    info: TableInfo, ch: Change, _col: Callable[[str], str], *, adapt: bool = True,
+    aside: bool = False,
 ) -> tuple[PatchShape, list[tuple[str, ...]], list[Any], list[tuple[str, Any]]]:
     """One patch as (shape, scalar params, row values, narrowed (column, value) pairs), the
     parameters in the order `patch` takes them; ``_col`` maps a field name to its column.
     ``adapt=False`` leaves the values of ``shape.top_set`` as they came, for the caller to
     adapt column-wise (`pgtypes.adapt_column` over many rows costs about what it costs
-    over one)."""
+    over one). ``aside``: top-level values go to overflow, their columns nulled (a row too
+    wide for a page, see `squeeze`)."""
     assert ch.patch is not None
     p, pk = ch.patch, info.primary_key
     overflow: dict[str, Any] = {}
@@ -295,7 +297,11 @@ def patch_row(
             nested[col].append(("set", path[1:], value))
             continue
         drop.append(col)
-        if col in info.columns and not adapt:
+        if col in info.columns and aside:
+            top_set[col] = None
+            if value is not None:
+                overflow[col] = value
+        elif col in info.columns and not adapt:
             top_set[col] = value
         elif col in info.columns:
             stored, over = adapt_column([value], info.columns[col])

@@ -10,9 +10,9 @@ No row is read into Python except the stored positions of keys changed more than
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -21,9 +21,17 @@ import structlog
 from sink.errors import RecordError
 from sink.postgres import statements
 from sink.postgres import types as pgtypes
-from sink.postgres.catalog import Catalog, Evolution, TableInfo
+from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
+from sink.postgres.outcome import (
+    TableResult,
+    WriteOptions,
+    narrowed,
+    value_type,
+    write_exact,
+)
+from sink.postgres.patches import write_patches
 from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_arrays, run_plan
 from sink.postgres.reduce import (
     Change,
@@ -32,7 +40,7 @@ from sink.postgres.reduce import (
     reduce_records,
     start_change,
 )
-from sink.postgres.statements import PatchShape
+from sink.postgres.squeeze import squeeze
 from sink.postgres.types import adapt_column, natural_type, to_json_text
 from sink.records import Kind, Record
 
@@ -40,23 +48,6 @@ log = structlog.get_logger("sink.writer")
 
 OPERATION = {"c": "insert", "r": "insert", "u": "update", "d": "delete", "tombstone": "delete",
              "t": "truncate"}
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOptions:
-    metadata_schema: str
-    deletion_strategy: str = "soft"  # soft | hard | both
-    upsert_mode: str = "on_conflict"  # on_conflict | merge
-    varchar: bool = False
-    force: bool = False  # lift the ordering guard (deliberate replays)
-    stage_min_rows: int = statements.STAGE_MIN_ROWS  # COPY + staging table from this size
-
-
-@dataclass(slots=True)
-class TableResult:
-    operations: Counter[str] = field(default_factory=Counter)
-    overflowed: Counter[str] = field(default_factory=Counter)  # column -> values kept aside
-    evolution: Evolution = field(default_factory=Evolution)
 
 
 @dataclass(slots=True)
@@ -126,22 +117,7 @@ async def _write_run(
     records: list[Record],
     result: TableResult,
 ) -> None:
-    first = records[0].key
-    by_col = {column_of(k): k for k in first}
-    key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
-    info = await catalog.ensure_table(
-        conn, schema, table, key_types, soft_deletes=opts.deletion_strategy != "hard",
-        source_name=f"{schema}.{table}",
-    )
-    if set(info.primary_key) != set(by_col):
-        raise RecordError(f"record key {sorted(by_col)} does not match the primary key "
-                          f"{info.primary_key} of {schema}.{table}", code="key_mismatch")
-    getter = itemgetter(*[by_col[c] for c in info.primary_key])
-    try:
-        kts: list[Hashable] = [getter(r.key) for r in records]
-    except KeyError as exc:
-        raise RecordError(f"record key lacks {exc} ({schema}.{table})",
-                          code="key_mismatch") from exc
+    info, kts = await _open(conn, catalog, opts, schema, table, records)
     unique = len(set(kts)) == len(kts)
     if not unique or any(r.kind is Kind.PATCH for r in records):
         # Types from every value in partition order, before any folding (a round sees
@@ -164,6 +140,44 @@ async def _write_run(
         rest = [c for c in changes if not (c.kind is Kind.UPSERT and not (hard and c.deleted))]
         info = await _write_round(conn, catalog, info, Upserts.of_changes(full), rest, opts,
                                   result)
+
+
+async def prepare_table(
+    conn: Conn, catalog: Catalog, opts: WriteOptions, schema: str, table: str,
+    records: list[Record],
+) -> TableResult:
+    """Create and evolve the table for all of ``records`` at once (the DDL of a flush that
+    is then written in parts, e.g. while isolating a refused record)."""
+    result = TableResult()
+    data = [r for r in records if r.kind is not Kind.TRUNCATE]
+    if data:
+        info, kts = await _open(conn, catalog, opts, schema, table, data)
+        await _evolve(conn, catalog, info, result,
+                      lambda i: run_plan(i, data, kts, varchar=opts.varchar))
+    return result
+
+
+async def _open(
+    conn: Conn, catalog: Catalog, opts: WriteOptions, schema: str, table: str,
+    records: list[Record],
+) -> tuple[TableInfo, list[Hashable]]:
+    """The table (created if new) and each record's key in primary-key order."""
+    first = records[0].key
+    by_col = {column_of(k): k for k in first}
+    key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
+    info = await catalog.ensure_table(
+        conn, schema, table, key_types, soft_deletes=opts.deletion_strategy != "hard",
+        source_name=f"{schema}.{table}",
+    )
+    if set(info.primary_key) != set(by_col):
+        raise RecordError(f"record key {sorted(by_col)} does not match the primary key "
+                          f"{info.primary_key} of {schema}.{table}", code="key_mismatch")
+    getter = itemgetter(*[by_col[c] for c in info.primary_key])
+    try:
+        return info, [getter(r.key) for r in records]
+    except KeyError as exc:
+        raise RecordError(f"record key lacks {exc} ({schema}.{table})",
+                          code="key_mismatch") from exc
 
 
 async def _drop_applied(
@@ -217,7 +231,7 @@ async def _write_round(
     if dels:
         await _deletes(conn, info, dels, hard, opts)
     if pats:
-        await _patches(conn, catalog, info, pats, opts, result)
+        await write_patches(conn, catalog, info, pats, opts, result)
     return info
 
 
@@ -240,26 +254,6 @@ async def _evolve(
     return info
 
 
-def _value_type(value: Any) -> str:
-    if isinstance(value, dict) and list(value) == ["$json"]:
-        return "text with NUL"  # pgtypes.escaped
-    return natural_type(value) or "date beyond timestamptz"  # dates.far_date_fits
-
-
-async def _narrowed(
-    conn: Conn, catalog: Catalog, info: TableInfo, col: str, value: Any, result: TableResult,
-    n: int = 1,
-) -> None:
-    value_type = _value_type(value)
-    if (col, value_type) not in info.narrowed or not result.overflowed[col]:
-        log.warning(
-            "type narrowing: value kept in overflow", schema=info.schema, table=info.table,
-            column=col, column_type=info.columns.get(col), value_type=value_type,
-        )
-    result.overflowed[col] += n
-    await catalog.record_narrowing(conn, info, col, value_type)
-
-
 async def _upserts(
     conn: Conn, catalog: Catalog, info: TableInfo, ups: Upserts,
     cols: dict[str, list[Any]], opts: WriteOptions, result: TableResult,
@@ -276,7 +270,7 @@ async def _upserts(
             for i, v in over.items():
                 overflow.setdefault(i, {})[col] = v
             if over:
-                await _narrowed(conn, catalog, info, col, next(iter(over.values())), result,
+                await narrowed(conn, catalog, info, col, next(iter(over.values())), result,
                                 len(over))
     for col in info.data_columns:
         values = cols.get(col)
@@ -287,14 +281,24 @@ async def _upserts(
         if texts := exact_texts(stored, info.columns[col]):
             stored = [None if i in texts else v for i, v in enumerate(stored)]
             exact[col] = texts
-        arrays.append(stored)
+        arrays.append(stored if opts.squeeze is None or stored is not values else list(stored))
         for i, v in over.items():
             overflow.setdefault(i, {})[col] = v
         if over:
-            firsts = {_value_type(v): v for v in over.values()}
+            firsts = {value_type(v): v for v in over.values()}
             for v in firsts.values():
-                await _narrowed(conn, catalog, info, col, v, result, 0)
+                await narrowed(conn, catalog, info, col, v, result, 0)
             result.overflowed[col] += len(over)
+    if opts.squeeze is not None:
+        data = arrays[len(keys):]
+        present = [c for c, a in zip(info.data_columns, data, strict=True) if a is not nulls]
+        kept = [a for a in data if a is not nulls]
+        moved = squeeze(present, kept, cols, opts.squeeze, overflow)
+        for i, col in moved:
+            exact.get(col, {}).pop(i, None)
+            result.overflowed[col] += 1
+        log.warning("row too wide for a page: values kept in overflow", schema=info.schema,
+                    table=info.table, columns=len({c for _, c in moved}), budget=opts.squeeze)
     ovfs = [to_json_text(overflow[i]) if i in overflow else None for i in range(n)] if overflow \
         else nulls
     arrays += [ovfs, ups.counts, ups.ts, ups.pos, ups.deleted]
@@ -303,7 +307,7 @@ async def _upserts(
         sql = info.sql.get(key) or info.sql.setdefault(
             key, statements.upsert(info, opts.upsert_mode, opts.force))
         await conn.execute(sql, *arrays)
-        await _exact(conn, info, exact, keys, ups.pos)
+        await write_exact(conn, info, exact, keys, ups.pos)
         return
     stage, ddl = statements.stage_table(info)
     key = ("staged", opts.upsert_mode, opts.force, stage)
@@ -313,19 +317,7 @@ async def _upserts(
     await conn.copy_records_to_table(stage, records=list(zip(*arrays, strict=False)),
                                      schema_name="pg_temp")
     await conn.execute(sql)
-    await _exact(conn, info, exact, keys, ups.pos)
-
-
-async def _exact(
-    conn: Conn, info: TableInfo, exact: dict[str, dict[int, str]], keys: list[list[Any]],
-    pos: list[Any],
-) -> None:
-    """Write the values asyncpg cannot encode exactly (`dates.exact_texts`) as text."""
-    for col, texts in exact.items():
-        rows = list(texts)
-        await conn.execute(statements.exact_values(info, col),
-                           *[[k[i] for i in rows] for k in keys], [texts[i] for i in rows],
-                           [pos[i] for i in rows])
+    await write_exact(conn, info, exact, keys, ups.pos)
 
 
 async def _deletes(
@@ -340,53 +332,3 @@ async def _deletes(
     )
 
 
-async def _patches(
-    conn: Conn, catalog: Catalog, info: TableInfo, pats: list[Change], opts: WriteOptions,
-    result: TableResult,
-) -> None:
-    groups: dict[tuple[Any, ...], list[tuple[Change, list[Any], Narrowed]]] = defaultdict(list)
-    for ch in pats:
-        shape, scalars, row, narrowed = statements.patch_row(info, ch, column_of, adapt=False)
-        groups[(shape, *scalars)].append((ch, row, narrowed))
-    params: list[tuple[PatchShape, list[Any], list[list[Any]]]] = []
-    for (shape, *scalars), items in groups.items():
-        columns = _adapted(info, shape, [row for _, row, _ in items])
-        if columns is None:  # a value the column cannot hold: adapt row by row (overflow)
-            redo = [statements.patch_row(info, ch, column_of) for ch, _, _ in items]
-            columns = [list(c) for c in zip(*(r[2] for r in redo), strict=True)]
-            narrowings = [r[3] for r in redo]
-        else:
-            narrowings = [narrowed for _, _, narrowed in items]
-        for narrowed in narrowings:
-            for col, value in narrowed:
-                await _narrowed(conn, catalog, info, col, value, result)
-        params.append((shape, [list(s) for s in scalars], columns))
-    npk = len(info.primary_key)
-    for shape, scalars, columns in params:
-        key = ("patch", shape, opts.force)
-        sql = info.sql.get(key) or info.sql.setdefault(
-            key, statements.patch(info, shape, opts.metadata_schema, opts.force))
-        exact: dict[str, dict[int, str]] = {}
-        for j, col in enumerate(shape.top_set):
-            if texts := exact_texts(columns[npk + j], info.columns[col]):
-                columns[npk + j] = [None if i in texts else v
-                                    for i, v in enumerate(columns[npk + j])]
-                exact[col] = texts
-        await conn.execute(sql, *scalars, *columns)
-        await _exact(conn, info, exact, columns[:npk], columns[-1])
-
-
-Narrowed = list[tuple[str, Any]]
-
-
-def _adapted(info: TableInfo, shape: PatchShape, rows: list[list[Any]]) -> list[list[Any]] | None:
-    """The rows' parameters column-wise, the top-level values adapted to their columns;
-    None when one of them cannot be stored in its column."""
-    columns = [list(c) for c in zip(*rows, strict=True)]
-    first = len(info.primary_key)
-    for j, col in enumerate(shape.top_set):
-        stored, over = adapt_column(columns[first + j], info.columns[col])
-        if over:
-            return None
-        columns[first + j] = stored
-    return columns
