@@ -93,6 +93,7 @@ class PostgreSQLDestinationConnector:
         # Upserts of this many rows or more are COPYed through a staging table.
         self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
         self._pool: asyncpg.Pool | None = None
+        self._migrated = False  # the metadata schema is created/migrated (once per instance)
         self._topic_tables: dict[str, TableKey] = {}
         self.database = _database_name(connection_string)
 
@@ -100,11 +101,19 @@ class PostgreSQLDestinationConnector:
 
     async def connect(self) -> None:
         """Open the pool (retrying transient failures) and create/migrate the metadata schema."""
-        if self._pool is not None:
+        if self._pool is None:
+            self._pool = await self._retry(self._create_pool, "connect")
+        if self._migrated:
             return
-        self._pool = await self._retry(self._create_pool, "connect")
-        async with self._pool.acquire() as conn:
-            await metadata.migrate(conn, self.metadata_schema)
+        try:
+            async with self._pool.acquire() as conn:
+                await metadata.migrate(conn, self.metadata_schema)
+        except Exception as exc:  # e.g. a read-only standby: retried by the caller's policy
+            err = classify(exc)
+            if err is exc:
+                raise
+            raise err from exc
+        self._migrated = True
 
     async def _create_pool(self) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(

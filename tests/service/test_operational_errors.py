@@ -225,3 +225,33 @@ async def test_statement_timeout_is_retried_not_dead_lettered(
     finally:
         await admin.close()
     await _finished(stack, s, stack.pg_dsn, proc)
+
+
+async def test_start_on_a_read_only_database_waits_for_it(
+    stack, topic_factory, tmp_path: Path
+) -> None:
+    """Started against a read-only database (a standby), the sink cannot create its
+    metadata schema: it retries until the database takes writes, then applies everything."""
+    s = await _stream(stack, topic_factory, tmp_path, stack.pg_dsn)
+    await produce(stack.bootstrap_servers, s.topic, s.first + s.rest)
+    admin = await asyncpg.connect(stack.pg_dsn,
+                                  server_settings={"default_transaction_read_only": "off"})
+    try:
+        await admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        await admin.execute("SELECT pg_reload_conf()")
+        try:
+            proc = await start_sink(s.cfg, log=s.log)
+            deadline = asyncio.get_running_loop().time() + 60
+            while asyncio.get_running_loop().time() < deadline and proc.returncode is None:
+                text = s.log.read_text(errors="replace")
+                if "transient failure, retrying" in text and "read-only" in text:
+                    break
+                await asyncio.sleep(0.2)
+            assert proc.returncode is None, s.log.read_text(errors="replace")[-3000:]
+            assert await _offsets(stack.pg_dsn, s.meta, s.group) == 0
+        finally:
+            await admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            await admin.execute("SELECT pg_reload_conf()")
+    finally:
+        await admin.close()
+    await _finished(stack, s, stack.pg_dsn, proc)
