@@ -10,9 +10,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from sink.records import Record
-from tests.postgres.support import Maker, patch, table_rows, up
+from tests.postgres.support import Maker, column_types, patch, table_rows, up
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +45,15 @@ async def _slots(pg: Any, db: str) -> int:
 
 
 async def test_fields_past_the_column_limit_go_to_overflow(
-    make_dest: Maker, pg_schema_factory, pg, capsys
+    make_dest: Maker, pg_schema_factory, pg
 ) -> None:
     dest = await make_dest()
     db = await pg_schema_factory()
     # 4 documents of 450 new fields each: 1,800 fields for about 1,590 free columns.
     docs = {f"k{d}": {f"f{d * 450 + i}": d * 450 + i for i in range(450)} for d in range(4)}
-    failed = await _apply(dest, [up(db, k, v, n, op="c") for n, (k, v) in
-                                 enumerate(docs.items(), 1)])
+    with capture_logs() as logs:
+        failed = await _apply(dest, [up(db, k, v, n, op="c") for n, (k, v) in
+                                     enumerate(docs.items(), 1)])
     assert failed == []
     assert await _slots(pg, db) == MAX_COLUMNS
     # Later: a document with another new field, a partial update of new fields (top-level
@@ -72,8 +74,8 @@ async def test_fields_past_the_column_limit_go_to_overflow(
     assert got["k9"]["f0"] == 1 and got["k9"]["_cartridge_overflow"] == {"late": "x"}
     in_overflow = sum(len(r["_cartridge_overflow"] or {}) for r in got.values())
     assert in_overflow > 200  # what had no column: kept, not dropped
-    out = capsys.readouterr().out
-    assert "no column left (PostgreSQL's 1,600-column limit)" in out
+    warned = {e["column"] for e in logs if e["event"].startswith("no column left")}
+    assert len(warned) == 1800 - len(await column_types(pg, db)) + 10  # each field without one
 
 
 async def test_a_row_wider_than_a_page_keeps_the_rest_in_overflow(
