@@ -21,6 +21,8 @@ from sink.postgres.names import qualified, quote
 
 log = structlog.get_logger("sink.catalog")
 
+MAX_COLUMNS = 1600  # PostgreSQL's MaxHeapAttributeNumber
+
 
 @dataclass(slots=True)
 class TableInfo:
@@ -33,6 +35,12 @@ class TableInfo:
     data_columns: list[str] = field(default_factory=list)
     sql: dict[Any, str] = field(default_factory=dict)  # statement text per (kind, options)
     narrowed: set[tuple[str, str]] = field(default_factory=set)  # (column, value type) seen
+    slots: int = 0  # attribute numbers used, dropped columns included (they keep theirs)
+
+    @property
+    def full(self) -> bool:
+        """No column can be added: PostgreSQL's limit counts dropped columns too."""
+        return self.slots >= MAX_COLUMNS
 
     def refresh_data_columns(self) -> None:
         self.data_columns = [
@@ -85,12 +93,12 @@ class Catalog:
         rows = await conn.fetch(
             """
             SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-                   coalesce(a.attnum = ANY(i.indkey), false) AS pk, a.attnum
+                   coalesce(a.attnum = ANY(i.indkey), false) AS pk, a.attnum, a.attisdropped
             FROM pg_attribute a
             JOIN pg_class c ON c.oid = a.attrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0
             ORDER BY a.attnum
             """,
             schema,
@@ -98,11 +106,14 @@ class Catalog:
         )
         if not rows:
             return None
+        slots = max(r["attnum"] for r in rows)
+        rows = [r for r in rows if not r["attisdropped"]]
         info = TableInfo(
             schema=schema,
             table=table,
             columns={r["name"]: r["type"] for r in rows},
             primary_key=[r["name"] for r in rows if r["pk"]],
+            slots=slots,
         )
         info.refresh_data_columns()
         self._tables[(schema, table)] = info
@@ -174,6 +185,7 @@ class Catalog:
         )
         info.columns[column] = pg_type
         info.version += 1
+        info.slots += 1
         info.refresh_data_columns()
         await metadata.record_schema_change(
             conn, self.metadata_schema, schema_name=info.schema, table_name=info.table,

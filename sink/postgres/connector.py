@@ -12,26 +12,28 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 import structlog
 
 from sink.config import DsnError, parse_dsn
 from sink.errors import ConfigError, FatalError, RecordError, TransientError, WarpError
 from sink.postgres import metadata
-from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog
 from sink.postgres.errors import StaleCatalog, classify
+from sink.postgres.isolate import merge_tables, prepare_unit, row_too_big
 from sink.postgres.metadata import Conn
-from sink.postgres.names import DELETED_AT, IS_DELETED, column_name, quote, table_name
+from sink.postgres.names import DELETED_AT, IS_DELETED, quote, table_name
+from sink.postgres.outcome import TableResult, WriteOptions
+from sink.postgres.seed_api import SeedSchemaApi
+from sink.postgres.squeeze import next_budget
 from sink.postgres.statements import STAGE_MIN_ROWS, STAGE_MIN_ROWS_MERGE
 from sink.postgres.topics import Target, TopicMemory
-from sink.postgres.writer import TableResult, WriteOptions, write_table
-from sink.records import Record, SchemaChange, TableSchema
+from sink.postgres.writer import write_table
+from sink.records import Record
 
 log = structlog.get_logger("sink.postgres")
 
@@ -48,7 +50,7 @@ class ApplyResult:
     seconds: float = 0.0
 
 
-class PostgreSQLDestinationConnector:
+class PostgreSQLDestinationConnector(SeedSchemaApi):
     """Writes `Record`s to PostgreSQL (the seed's API, DESIGN section 5)."""
 
     def __init__(
@@ -103,6 +105,7 @@ class PostgreSQLDestinationConnector:
         # Upserts of this many rows or more are COPYed through a staging table.
         self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
         self._pool: asyncpg.Pool | None = None
+        self._migrated = False  # the metadata schema is created/migrated (once per instance)
         self.topics = TopicMemory(metadata_schema)
         # A metric label: from the parse, so nothing of the query or the credentials.
         self.database = dsn.database
@@ -111,11 +114,19 @@ class PostgreSQLDestinationConnector:
 
     async def connect(self) -> None:
         """Open the pool (retrying transient failures) and create/migrate the metadata schema."""
-        if self._pool is not None:
+        if self._pool is None:
+            self._pool = await self._retry(self._create_pool, "connect")
+        if self._migrated:
             return
-        self._pool = await self._retry(self._create_pool, "connect")
-        async with self._pool.acquire() as conn:
-            await metadata.migrate(conn, self.metadata_schema)
+        try:
+            async with self._pool.acquire() as conn:
+                await metadata.migrate(conn, self.metadata_schema)
+        except Exception as exc:  # e.g. a read-only standby: retried by the caller's policy
+            err = classify(exc)
+            if err is exc:
+                raise
+            raise err from exc
+        self._migrated = True
 
     async def _create_pool(self) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
@@ -165,71 +176,6 @@ class PostgreSQLDestinationConnector:
             return (0, 0, 0)
         size, idle = self._pool.get_size(), self._pool.get_idle_size()
         return (size, idle, size - idle)
-
-    # --- the seed's schema methods ----------------------------------------------
-
-    async def create_schema_if_not_exists(self, schema_name: str) -> None:
-        async with self.pool.acquire() as conn:
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema_name)}")
-
-    async def create_table_if_not_exists(self, schema_name: str, table_schema: TableSchema) -> None:
-        key_types = {
-            column_name(c.name): _seed_type(c.pg_type)
-            for c in table_schema.columns if c.name in table_schema.primary_key
-        }
-        async with self.pool.acquire() as conn, conn.transaction():
-            info = await self.catalog.ensure_table(
-                conn, schema_name, table_name(table_schema.name), key_types,
-                soft_deletes=self.deletion_strategy != "hard",
-            )
-            for col in table_schema.columns:
-                name = column_name(col.name)
-                if name not in info.columns:
-                    await self.catalog.add_column(conn, info, name, _seed_type(col.pg_type))
-
-    async def apply_schema_changes(self, schema_name: str, changes: list[SchemaChange]) -> None:
-        """Apply explicit evolution steps: ``add_column`` (details: column_name, column_type)
-        and ``widen_column`` (column_name, new_type). Narrowing requests are refused."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            for ch in changes:
-                info = await self.catalog.load(conn, schema_name, table_name(ch.table_name))
-                if info is None:
-                    raise RecordError(f"table {schema_name}.{ch.table_name} does not exist")
-                col = column_name(str(ch.details["column_name"]))
-                if ch.change_type == "add_column":
-                    pg_type = _seed_type(str(ch.details.get("column_type", "string")))
-                    if col not in info.columns:
-                        await self.catalog.add_column(conn, info, col, pg_type)
-                elif ch.change_type == "widen_column":
-                    new = _seed_type(str(ch.details["new_type"]))
-                    old = info.columns[col]
-                    if pgtypes.widen(old, new) != new:
-                        log.warning("type narrowing refused", schema=schema_name,
-                                    table=ch.table_name, column=col, old_type=old, new_type=new)
-                        continue
-                    await self.catalog.widen_column(conn, info, col, new)
-                else:
-                    raise RecordError(f"unknown schema change type {ch.change_type!r}")
-
-    # --- markers -------------------------------------------------------------------
-
-    async def update_marker(self, schema_name: str, table_name: str, marker: Any) -> None:
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                f"INSERT INTO {quote(self.metadata_schema)}.markers (schema_name, table_name,"
-                " marker) VALUES ($1, $2, $3::jsonb) ON CONFLICT (schema_name, table_name) DO "
-                "UPDATE SET marker = EXCLUDED.marker, updated_at = now()",
-                schema_name, table_name, pgtypes.to_json_text(marker),
-            )
-
-    async def get_marker(self, schema_name: str, table_name: str) -> Any | None:
-        async with self.pool.acquire() as conn:
-            raw = await conn.fetchval(
-                f"SELECT marker FROM {quote(self.metadata_schema)}.markers "
-                "WHERE schema_name = $1 AND table_name = $2",
-                schema_name, table_name,
-            )
-        return None if raw is None else orjson.loads(raw)
 
     # --- writing -----------------------------------------------------------------
 
@@ -299,10 +245,11 @@ class PostgreSQLDestinationConnector:
 
     async def _write_isolating(
         self, conn: Conn, records: list[Record], opts: WriteOptions,
-        result: ApplyResult, *, final: bool = False,
+        result: ApplyResult, *, final: bool = False, prepared: bool = False,
     ) -> None:
         """``final``: the last run of the unit; a shape error that survived every reload of
-        the catalog is then the records' fault, isolated like any refused record."""
+        the catalog is then the records' fault, isolated like any refused record.
+        ``prepared``: the tables' DDL for all of the unit is done (`_prepare`)."""
         try:
             async with conn.transaction():  # a savepoint: a refused record rolls back only this
                 tables = await self._write_all(conn, records, opts)
@@ -315,18 +262,21 @@ class PostgreSQLDestinationConnector:
             if err.retriable or isinstance(err, FatalError):
                 raise err from exc
             if len(records) == 1:
+                budget = next_budget(opts.squeeze) if row_too_big(exc) else None
+                if budget is not None:  # a row wider than a page: keep the rest in overflow
+                    await self._write_isolating(conn, records, replace(opts, squeeze=budget),
+                                                result, final=final, prepared=True)
+                    return
                 result.failed.append((records[0], err))
                 return
+            if not prepared:  # the unit's DDL once, not again at every bisection step
+                merge_tables(result.tables, await prepare_unit(conn, self.catalog, records, opts))
             mid = len(records) // 2
-            await self._write_isolating(conn, records[:mid], opts, result, final=final)
-            await self._write_isolating(conn, records[mid:], opts, result, final=final)
+            for part in (records[:mid], records[mid:]):
+                await self._write_isolating(conn, part, opts, result, final=final,
+                                            prepared=True)
             return
-        for key, tr in tables.items():
-            into = result.tables.setdefault(key, TableResult())
-            into.operations.update(tr.operations)
-            into.overflowed.update(tr.overflowed)
-            into.evolution.added += tr.evolution.added
-            into.evolution.widened += tr.evolution.widened
+        merge_tables(result.tables, tables)
 
     async def _write_all(
         self, conn: Conn, records: list[Record], opts: WriteOptions
@@ -401,16 +351,3 @@ class PostgreSQLDestinationConnector:
                     log.warning("retrying", operation=what, attempt=attempt, error=str(err),
                                 delay=round(delay, 2))
                     await asyncio.sleep(delay)
-
-
-_SEED_TYPES = {
-    "string": pgtypes.TEXT, "text": pgtypes.TEXT, "integer": pgtypes.INTEGER,
-    "int": pgtypes.INTEGER, "bigint": pgtypes.BIGINT, "float": pgtypes.REAL,
-    "double": pgtypes.DOUBLE, "boolean": pgtypes.BOOLEAN, "timestamp": pgtypes.TIMESTAMPTZ,
-    "date": pgtypes.DATE, "json": pgtypes.JSONB, "object": pgtypes.JSONB, "array": pgtypes.JSONB,
-    "binary": pgtypes.BYTEA, "decimal": pgtypes.NUMERIC, "uuid": pgtypes.UUID,
-}
-
-
-def _seed_type(name: str) -> str:
-    return _SEED_TYPES.get(name.lower(), name)

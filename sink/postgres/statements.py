@@ -54,7 +54,8 @@ def _guard(new_pos: str, force: bool) -> str:
 
 
 def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
-    return " AND ".join(f"{target}.{quote(k)} = {src}.{quote(k)}" for k in info.primary_key)
+    """Match the target's key columns to ``src``'s positional key columns ``c0``, ``c1``..."""
+    return " AND ".join(f"{target}.{quote(k)} = {src}.c{i}" for i, k in enumerate(info.primary_key))
 
 
 def _cast(col_type: str, expr: str) -> str:
@@ -85,10 +86,14 @@ def upsert(info: TableInfo, mode: str, force: bool, staged: str | None = None) -
     data = info.data_columns
     cols = keys + data
     spec = _upsert_columns(info)
+    # The derived table ``s`` names its columns positionally (c0, c1, ... then the sink's
+    # own ovf, cnt, ts, pos, del): a user column, whatever its name, never shares a
+    # namespace with the sink's aliases (a field named "ts" was ambiguous).
     select = (
         "SELECT " + ", ".join(
-            [f"{_cast(info.columns[c], f'u.c{i}')} AS {quote(c)}" for i, c in enumerate(cols)]
-            + ["u.ovf::jsonb AS ovf", "u.cnt", "u.ts", "u.pos::numeric AS pos", "u.del"]
+            [f"{_cast(info.columns[c], f'u.c{i}')} AS c{i}" for i, c in enumerate(cols)]
+            + ["u.ovf::jsonb AS ovf", "u.cnt AS cnt", "u.ts AS ts", "u.pos::numeric AS pos",
+               "u.del AS del"]
         )
     )
     with_ = ""
@@ -99,12 +104,12 @@ def upsert(info: TableInfo, mode: str, force: bool, staged: str | None = None) -
         with_ = f"WITH u AS (DELETE FROM pg_temp.{quote(staged)} RETURNING *) "
         source = f"{select} FROM u"
     target_cols = [quote(c) for c in cols] + [OVF, V, CR, UP, TS, POS, DEL, DAT, PART]
-    values = [f"s.{quote(c)}" for c in cols] + [
+    values = [f"s.c{i}" for i in range(len(cols))] + [
         "s.ovf", "s.cnt", "now()", "now()", "s.ts", "s.pos", "s.del",
         "CASE WHEN s.del THEN now() END", "false",
     ]
     if mode == "merge":
-        sets = [f"{quote(c)} = s.{quote(c)}" for c in data] + [
+        sets = [f"{quote(c)} = s.c{len(keys) + i}" for i, c in enumerate(data)] + [
             f"{OVF} = s.ovf", f"{V} = t.{V} + s.cnt", f"{UP} = now()", f"{TS} = s.ts",
             f"{POS} = s.pos", f"{DEL} = s.del", f"{DAT} = CASE WHEN s.del THEN now() END",
             f"{PART} = false",
@@ -139,7 +144,7 @@ def delete(info: TableInfo, hard: bool, force: bool) -> str:
     arrays = [f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys)]
     arrays += [f"${n + 1}::bigint[]", f"${n + 2}::text[]", f"${n + 3}::timestamptz[]",
                f"${n + 4}::boolean[]", f"${n + 5}::bigint[]"]
-    alias = [quote(k) for k in keys] + ["cnt", "p", "ts", "tomb", "toff"]
+    alias = [f"c{i}" for i in range(n)] + ["cnt", "p", "ts", "tomb", "toff"]
     src = (f"(SELECT u.*, u.p::numeric AS pos FROM unnest({', '.join(arrays)}) "
            f"AS u({', '.join(alias)})) AS s")
     cond = (
@@ -262,13 +267,15 @@ Op = tuple[str, Path, Any]
 
 
 def patch_row(
-    info: TableInfo, ch: Change, _col: Callable[[str], str], *, adapt: bool = True
+    info: TableInfo, ch: Change, _col: Callable[[str], str], *, adapt: bool = True,
+    aside: bool = False,
 ) -> tuple[PatchShape, list[tuple[str, ...]], list[Any], list[tuple[str, Any]]]:
     """One patch as (shape, scalar params, row values, narrowed (column, value) pairs), the
     parameters in the order `patch` takes them; ``_col`` maps a field name to its column.
     ``adapt=False`` leaves the values of ``shape.top_set`` as they came, for the caller to
     adapt column-wise (`pgtypes.adapt_column` over many rows costs about what it costs
-    over one)."""
+    over one). ``aside``: top-level values go to overflow, their columns nulled (a row too
+    wide for a page, see `squeeze`)."""
     assert ch.patch is not None
     p, pk = ch.patch, info.primary_key
     overflow: dict[str, Any] = {}
@@ -290,7 +297,11 @@ def patch_row(
             nested[col].append(("set", path[1:], value))
             continue
         drop.append(col)
-        if col in info.columns and not adapt:
+        if col in info.columns and aside:
+            top_set[col] = None
+            if value is not None:
+                overflow[col] = value
+        elif col in info.columns and not adapt:
             top_set[col] = value
         elif col in info.columns:
             stored, over = adapt_column([value], info.columns[col])
@@ -298,6 +309,9 @@ def patch_row(
             if over:
                 overflow[col] = over[0]
                 narrowed.append((col, over[0]))
+        elif value is not None:  # no column for it (no type, or the table is full)
+            overflow[col] = value
+            narrowed.append((col, value))
     for path in p.unset:
         col = _col(path[0])
         if col in pk:
@@ -351,10 +365,26 @@ def stored_positions(info: TableInfo) -> str:
     keys = info.primary_key
     arrays = ", ".join(f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys))
     cols = ", ".join(f"t.{quote(k)}" for k in keys)
-    return (
-        f"SELECT {cols}, t.{POS} AS pos FROM {info.qualified} AS t "
-        f"JOIN unnest({arrays}) AS s({', '.join(quote(k) for k in keys)}) "
+    return (  # rows are read by position: the last column is the stored position
+        f"SELECT {cols}, t.{POS} FROM {info.qualified} AS t "
+        f"JOIN unnest({arrays}) AS s({', '.join(f'c{i}' for i in range(len(keys)))}) "
         f"ON {_key_match(info, 's')}"
+    )
+
+
+def exact_values(info: TableInfo, column: str) -> str:
+    """Write values of ``column`` as text cast to its type (`dates.exact_texts`), on the rows
+    the change just wrote (the row holds its position). Params: key arrays, texts,
+    positions (text)."""
+    keys = info.primary_key
+    n = len(keys)
+    arrays = [f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys)]
+    arrays += [f"${n + 1}::text[]", f"${n + 2}::text[]"]
+    alias = [f"c{i}" for i in range(n)] + ["v", "p"]
+    return (
+        f"UPDATE {info.qualified} AS t SET {quote(column)} = s.v::{info.columns[column]} "
+        f"FROM unnest({', '.join(arrays)}) AS s({', '.join(alias)}) "
+        f"WHERE {_key_match(info, 's')} AND (s.p IS NULL OR t.{POS} = s.p::numeric)"
     )
 
 

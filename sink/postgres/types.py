@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from sink.postgres.dates import far_date_fits
+
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 VARCHAR_MAX = 255
@@ -87,6 +89,8 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
         return BYTEA
     if isinstance(value, uuid.UUID):
         return UUID
+    if type(value) is dict and (fits := far_date_fits(value)) is not None:
+        return TIMESTAMPTZ if fits else None  # beyond PostgreSQL's range: decides nothing
     return JSONB  # dict, list, and the passthrough shapes (regex, timestamp, minKey...)
 
 
@@ -137,6 +141,9 @@ def _class_naturals(tp: type, values: list[Any], varchar: bool) -> list[str]:
         longest = max(len(v) for v in values if type(v) is tp)
         short = varchar and longest <= VARCHAR_MAX
         return [f"character varying({VARCHAR_MAX})" if short else TEXT]
+    if tp is dict:  # documents, and dates beyond Python's range (timestamptz): in order
+        return [t for t in dict.fromkeys(natural_type(v) for v in values if type(v) is dict)
+                if t]
     first = next(v for v in values if type(v) is tp)
     nat = natural_type(first, varchar=varchar)
     return [nat] if nat else []
@@ -169,6 +176,14 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
                     break
     t = current
     for tp in order:
+        if t in _FLOAT_RANK and issubclass(tp, int) and not issubclass(tp, bool):
+            # A float column holds integers exactly up to its mantissa: beyond, numeric.
+            big = max(abs(v) for v in values if type(v) is tp)
+            if big > _EXACT_INT[DOUBLE]:
+                t = NUMERIC
+            elif big > _EXACT_INT[t]:
+                t = DOUBLE
+            continue
         n = varchar_len(t) if t is not None else None
         if n is not None and issubclass(tp, str):
             if max(len(v) for v in values if type(v) is tp) > n:
@@ -182,6 +197,7 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     return None if t == current else t
 
 
+_EXACT_INT = {REAL: 2**24, DOUBLE: 2**53}  # the largest integers a float type holds exactly
 _NARROW = object()
 NARROW: Any = _NARROW
 
@@ -192,7 +208,7 @@ def adapt(value: Any, column: str) -> Any:
         return None
     if column == JSONB:
         return to_json_text(value)
-    natural = natural_type(value)
+    natural = natural_type(value)  # a far date in a timestamptz: as is (dates.exact_texts)
     if natural == column or (is_textual(column) and natural == TEXT):
         n = varchar_len(column)
         if n is not None and isinstance(value, str) and len(value) > n:
@@ -206,11 +222,14 @@ def adapt(value: Any, column: str) -> Any:
         return float(value)
     if column == REAL and isinstance(value, float) and _fits_real(value):
         return value
+    if column == REAL and natural in (INTEGER, BIGINT) and abs(value) <= _EXACT_INT[REAL]:
+        return float(value)
     return _NARROW  # includes a naive timestamp for timestamptz: no instant, don't guess a zone
 
 
-def _float_decimal(value: float) -> Any:
-    return Decimal(repr(value)) if math.isfinite(value) else _NARROW
+def _float_decimal(value: float) -> Decimal:
+    # numeric holds NaN and, since PostgreSQL 14, ±Infinity: Decimal(inf) is Infinity.
+    return Decimal(repr(value)) if math.isfinite(value) else Decimal(value)
 
 
 def _fits_real(value: float) -> bool:

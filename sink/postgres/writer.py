@@ -10,10 +10,9 @@ No row is read into Python except the stored positions of keys changed more than
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Hashable
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -22,9 +21,18 @@ import structlog
 from sink.errors import RecordError
 from sink.postgres import statements
 from sink.postgres import types as pgtypes
-from sink.postgres.catalog import Catalog, Evolution, TableInfo
+from sink.postgres.catalog import Catalog, TableInfo
+from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
-from sink.postgres.names import column_name
+from sink.postgres.outcome import (
+    TableResult,
+    WriteOptions,
+    narrowed,
+    value_type,
+    write_exact,
+)
+from sink.postgres.patches import write_patches
+from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_arrays, run_plan
 from sink.postgres.reduce import (
     Change,
     encode_position,
@@ -32,31 +40,14 @@ from sink.postgres.reduce import (
     reduce_records,
     start_change,
 )
-from sink.postgres.statements import PatchShape
-from sink.postgres.types import JSONB, adapt_column, natural_type, target_type, to_json_text
+from sink.postgres.squeeze import squeeze
+from sink.postgres.types import adapt_column, natural_type, to_json_text
 from sink.records import Kind, Record
 
 log = structlog.get_logger("sink.writer")
 
 OPERATION = {"c": "insert", "r": "insert", "u": "update", "d": "delete", "tombstone": "delete",
              "t": "truncate"}
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOptions:
-    metadata_schema: str
-    deletion_strategy: str = "soft"  # soft | hard | both
-    upsert_mode: str = "on_conflict"  # on_conflict | merge
-    varchar: bool = False
-    force: bool = False  # lift the ordering guard (deliberate replays)
-    stage_min_rows: int = statements.STAGE_MIN_ROWS  # COPY + staging table from this size
-
-
-@dataclass(slots=True)
-class TableResult:
-    operations: Counter[str] = field(default_factory=Counter)
-    overflowed: Counter[str] = field(default_factory=Counter)  # column -> values kept aside
-    evolution: Evolution = field(default_factory=Evolution)
 
 
 @dataclass(slots=True)
@@ -81,11 +72,6 @@ class Upserts:
         n = len(recs)
         return cls(kts, [r.values or {} for r in recs], [1] * n, [r.source_ts for r in recs],
                    pos, [False] * n)
-
-
-@lru_cache(maxsize=65536)
-def _col(field_name: str) -> str:
-    return column_name(field_name)
 
 
 def _pos(ch: Change) -> str | None:
@@ -131,23 +117,14 @@ async def _write_run(
     records: list[Record],
     result: TableResult,
 ) -> None:
-    first = records[0].key
-    by_col = {_col(k): k for k in first}
-    key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
-    info = await catalog.ensure_table(
-        conn, schema, table, key_types, soft_deletes=opts.deletion_strategy != "hard",
-        source_name=f"{schema}.{table}",
-    )
-    if set(info.primary_key) != set(by_col):
-        raise RecordError(f"record key {sorted(by_col)} does not match the primary key "
-                          f"{info.primary_key} of {schema}.{table}", code="key_mismatch")
-    getter = itemgetter(*[by_col[c] for c in info.primary_key])
-    try:
-        kts: list[Hashable] = [getter(r.key) for r in records]
-    except KeyError as exc:
-        raise RecordError(f"record key lacks {exc} ({schema}.{table})",
-                          code="key_mismatch") from exc
-    if len(set(kts)) == len(kts):  # each key once: one round, upserts straight from records
+    info, kts = await _open(conn, catalog, opts, schema, table, records)
+    unique = len(set(kts)) == len(kts)
+    if not unique or any(r.kind is Kind.PATCH for r in records):
+        # Types from every value in partition order, before any folding (a round sees
+        # upserts before patches, and a folded key only its last document).
+        info = await _evolve(conn, catalog, info, result,
+                             lambda i: run_plan(i, records, kts, varchar=opts.varchar))
+    if unique:  # each key once: one round, upserts straight from records
         up = [i for i, r in enumerate(records) if r.kind is Kind.UPSERT]
         rest = [start_change(r, kts[i]) for i, r in enumerate(records) if r.kind is not Kind.UPSERT]
         ups = Upserts.of_records([records[i] for i in up], [kts[i] for i in up])
@@ -165,6 +142,44 @@ async def _write_run(
                                   result)
 
 
+async def prepare_table(
+    conn: Conn, catalog: Catalog, opts: WriteOptions, schema: str, table: str,
+    records: list[Record],
+) -> TableResult:
+    """Create and evolve the table for all of ``records`` at once (the DDL of a flush that
+    is then written in parts, e.g. while isolating a refused record)."""
+    result = TableResult()
+    data = [r for r in records if r.kind is not Kind.TRUNCATE]
+    if data:
+        info, kts = await _open(conn, catalog, opts, schema, table, data)
+        await _evolve(conn, catalog, info, result,
+                      lambda i: run_plan(i, data, kts, varchar=opts.varchar))
+    return result
+
+
+async def _open(
+    conn: Conn, catalog: Catalog, opts: WriteOptions, schema: str, table: str,
+    records: list[Record],
+) -> tuple[TableInfo, list[Hashable]]:
+    """The table (created if new) and each record's key in primary-key order."""
+    first = records[0].key
+    by_col = {column_of(k): k for k in first}
+    key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
+    info = await catalog.ensure_table(
+        conn, schema, table, key_types, soft_deletes=opts.deletion_strategy != "hard",
+        source_name=f"{schema}.{table}",
+    )
+    if set(info.primary_key) != set(by_col):
+        raise RecordError(f"record key {sorted(by_col)} does not match the primary key "
+                          f"{info.primary_key} of {schema}.{table}", code="key_mismatch")
+    getter = itemgetter(*[by_col[c] for c in info.primary_key])
+    try:
+        return info, [getter(r.key) for r in records]
+    except KeyError as exc:
+        raise RecordError(f"record key lacks {exc} ({schema}.{table})",
+                          code="key_mismatch") from exc
+
+
 async def _drop_applied(
     conn: Conn, info: TableInfo, records: list[Record], kts: list[Hashable]
 ) -> tuple[list[Record], list[Hashable]]:
@@ -178,8 +193,8 @@ async def _drop_applied(
     arrays = [multi] if single else [list(c) for c in zip(*multi, strict=True)]
     rows = await conn.fetch(statements.stored_positions(info), *arrays)
     npk = len(info.primary_key)
-    stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r["pos"])
-              for r in rows if r["pos"] is not None}
+    stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r[npk])
+              for r in rows if r[npk] is not None}
     if not stored:
         return records, kts
     kept: list[Record] = []
@@ -208,111 +223,35 @@ async def _write_round(
     hard = opts.deletion_strategy == "hard"
     dels = [c for c in rest if c.kind is not Kind.PATCH]
     pats = [c for c in rest if c.kind is Kind.PATCH]
-    cols = _columnar(info, ups.docs)
-    if _plan(info, ups, cols, rest, opts):
-        info = await catalog.reload(conn, info)  # DDL ahead: see the table as it is now
-        cols = _columnar(info, ups.docs)
-        for col, (old, new) in _plan(info, ups, cols, rest, opts).items():
-            if old is None:
-                await catalog.add_column(conn, info, col, new)
-                result.evolution.added.append((col, new))
-            else:
-                await catalog.widen_column(conn, info, col, new)
-                result.evolution.widened.append((col, old, new))
+    cols = columnar(info, ups.docs)
+    info = await _evolve(conn, catalog, info, result, lambda i: ddl_plan(
+        i, ups.docs, ups.kts, cols, rest, varchar=opts.varchar))
     if ups.kts:
         await _upserts(conn, catalog, info, ups, cols, opts, result)
     if dels:
         await _deletes(conn, info, dels, hard, opts)
     if pats:
-        await _patches(conn, catalog, info, pats, opts, result)
+        await write_patches(conn, catalog, info, pats, opts, result)
     return info
 
 
-def _key_arrays(info: TableInfo, kts: list[Hashable]) -> list[list[Any]]:
-    if len(info.primary_key) == 1:
-        return [kts]
-    return [list(c) for c in zip(*kts, strict=True)]
-
-
-def _columnar(info: TableInfo, docs: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Column name -> one value per document (None where the document lacks the field)."""
-    out: dict[str, list[Any]] = {}
-    pk = info.primary_key
-    for f in set().union(*docs) if docs else ():
-        c = _col(f)
-        if c not in pk:
-            out[c] = [d.get(f) for d in docs]
-    return out
-
-
-def _plan(
-    info: TableInfo, ups: Upserts, cols: dict[str, list[Any]], rest: list[Change],
-    opts: WriteOptions,
-) -> dict[str, tuple[str | None, str]]:
-    """The DDL a round needs: column -> (current type or None to add, new type)."""
-    plan: dict[str, tuple[str | None, str]] = {}
-
-    def want(col: str, values: list[Any]) -> None:
-        cur = plan[col][1] if col in plan else info.columns.get(col)
-        new = target_type(cur, values, varchar=opts.varchar)
-        if new is not None:
-            plan[col] = (plan[col][0] if col in plan else info.columns.get(col), new)
-
-    kts = ups.kts + [c.kt for c in rest] if rest else ups.kts
-    for col, values in zip(info.primary_key, _key_arrays(info, kts), strict=True):
-        want(col, values)  # a key column widens too (integer -> bigint -> numeric)
-    new = [c for c in cols if c not in info.columns]
-    if new:
-        new.sort(key=_first_seen(ups.docs))
-    for col in [*(c for c in cols if c in info.columns), *new]:
-        want(col, cols[col])
-    top: dict[str, list[Any]] = defaultdict(list)
-    roots: dict[str, None] = {}
-    for ch in rest:
-        if ch.patch is None:
-            continue
-        for path, value in ch.patch.set.items():
-            if len(path) == 1 and (c := _col(path[0])) not in info.primary_key:
-                top[c].append(value)
-        for path in [*ch.patch.set, *ch.patch.unset, *ch.patch.truncate]:
-            if len(path) > 1 or path in ch.patch.truncate:
-                roots[_col(path[0])] = None
-    for col, values in top.items():
-        want(col, values)
-    for root in roots:  # a dotted path needs a jsonb column (or goes to overflow)
-        old = info.columns.get(root)
-        if old is None or pgtypes.is_textual(plan[root][1] if root in plan else old):
-            plan[root] = (old, JSONB)
-    return plan
-
-
-def _first_seen(docs: list[dict[str, Any]]) -> Any:
-    """Sort key: new columns are added in the order their fields first appear."""
-    order: dict[str, int] = {}
-    for doc in docs:
-        for f in doc:
-            order.setdefault(_col(f), len(order))
-    return order.__getitem__
-
-
-def _value_type(value: Any) -> str:
-    if isinstance(value, dict) and list(value) == ["$json"]:
-        return "text with NUL"  # pgtypes.escaped
-    return natural_type(value) or "null"
-
-
-async def _narrowed(
-    conn: Conn, catalog: Catalog, info: TableInfo, col: str, value: Any, result: TableResult,
-    n: int = 1,
-) -> None:
-    value_type = _value_type(value)
-    if (col, value_type) not in info.narrowed or not result.overflowed[col]:
-        log.warning(
-            "type narrowing: value kept in overflow", schema=info.schema, table=info.table,
-            column=col, column_type=info.columns.get(col), value_type=value_type,
-        )
-    result.overflowed[col] += n
-    await catalog.record_narrowing(conn, info, col, value_type)
+async def _evolve(
+    conn: Conn, catalog: Catalog, info: TableInfo, result: TableResult,
+    planner: Callable[[TableInfo], Plan],
+) -> TableInfo:
+    """Apply the DDL ``planner`` asks of the table (planned again on the table as
+    PostgreSQL has it now: another session may have changed it)."""
+    if not planner(info):
+        return info
+    info = await catalog.reload(conn, info)
+    for col, (old, new) in planner(info).items():
+        if old is None:
+            await catalog.add_column(conn, info, col, new)
+            result.evolution.added.append((col, new))
+        else:
+            await catalog.widen_column(conn, info, col, new)
+            result.evolution.widened.append((col, old, new))
+    return info
 
 
 async def _upserts(
@@ -320,23 +259,46 @@ async def _upserts(
     cols: dict[str, list[Any]], opts: WriteOptions, result: TableResult,
 ) -> None:
     n = len(ups.kts)
-    arrays = _key_arrays(info, ups.kts)
+    arrays = key_arrays(info, ups.kts)
+    keys = list(arrays)
     overflow: dict[int, dict[str, Any]] = {}
+    exact: dict[str, dict[int, str]] = {}
     nulls: list[Any] = [None] * n
+    for col, vals in cols.items():
+        if col not in info.columns:  # no column for it (no type, or the table is full)
+            over = {i: v for i, v in enumerate(vals) if v is not None}
+            for i, v in over.items():
+                overflow.setdefault(i, {})[col] = v
+            if over:
+                await narrowed(conn, catalog, info, col, next(iter(over.values())), result,
+                                len(over))
     for col in info.data_columns:
         values = cols.get(col)
         if values is None:
             arrays.append(nulls)
             continue
         stored, over = adapt_column(values, info.columns[col])
-        arrays.append(stored)
+        if texts := exact_texts(stored, info.columns[col]):
+            stored = [None if i in texts else v for i, v in enumerate(stored)]
+            exact[col] = texts
+        arrays.append(stored if opts.squeeze is None or stored is not values else list(stored))
         for i, v in over.items():
             overflow.setdefault(i, {})[col] = v
         if over:
-            firsts = {_value_type(v): v for v in over.values()}
+            firsts = {value_type(v): v for v in over.values()}
             for v in firsts.values():
-                await _narrowed(conn, catalog, info, col, v, result, 0)
+                await narrowed(conn, catalog, info, col, v, result, 0)
             result.overflowed[col] += len(over)
+    if opts.squeeze is not None:
+        data = arrays[len(keys):]
+        present = [c for c, a in zip(info.data_columns, data, strict=True) if a is not nulls]
+        kept = [a for a in data if a is not nulls]
+        moved = squeeze(present, kept, cols, opts.squeeze, overflow)
+        for i, col in moved:
+            exact.get(col, {}).pop(i, None)
+            result.overflowed[col] += 1
+        log.warning("row too wide for a page: values kept in overflow", schema=info.schema,
+                    table=info.table, columns=len({c for _, c in moved}), budget=opts.squeeze)
     ovfs = [to_json_text(overflow[i]) if i in overflow else None for i in range(n)] if overflow \
         else nulls
     arrays += [ovfs, ups.counts, ups.ts, ups.pos, ups.deleted]
@@ -345,6 +307,7 @@ async def _upserts(
         sql = info.sql.get(key) or info.sql.setdefault(
             key, statements.upsert(info, opts.upsert_mode, opts.force))
         await conn.execute(sql, *arrays)
+        await write_exact(conn, info, exact, keys, ups.pos)
         return
     stage, ddl = statements.stage_table(info)
     key = ("staged", opts.upsert_mode, opts.force, stage)
@@ -354,6 +317,7 @@ async def _upserts(
     await conn.copy_records_to_table(stage, records=list(zip(*arrays, strict=False)),
                                      schema_name="pg_temp")
     await conn.execute(sql)
+    await write_exact(conn, info, exact, keys, ups.pos)
 
 
 async def _deletes(
@@ -362,51 +326,9 @@ async def _deletes(
     key = ("delete", hard, opts.force)
     sql = info.sql.get(key) or info.sql.setdefault(key, statements.delete(info, hard, opts.force))
     await conn.execute(
-        sql, *_key_arrays(info, [c.kt for c in dels]), [c.count for c in dels],
+        sql, *key_arrays(info, [c.kt for c in dels]), [c.count for c in dels],
         [_pos(c) for c in dels], [c.source_ts for c in dels], [c.tombstone_only for c in dels],
         [c.tomb_offset if c.tombstone_only else None for c in dels],
     )
 
 
-async def _patches(
-    conn: Conn, catalog: Catalog, info: TableInfo, pats: list[Change], opts: WriteOptions,
-    result: TableResult,
-) -> None:
-    groups: dict[tuple[Any, ...], list[tuple[Change, list[Any], Narrowed]]] = defaultdict(list)
-    for ch in pats:
-        shape, scalars, row, narrowed = statements.patch_row(info, ch, _col, adapt=False)
-        groups[(shape, *scalars)].append((ch, row, narrowed))
-    params: list[tuple[PatchShape, list[Any], list[list[Any]]]] = []
-    for (shape, *scalars), items in groups.items():
-        columns = _adapted(info, shape, [row for _, row, _ in items])
-        if columns is None:  # a value the column cannot hold: adapt row by row (overflow)
-            redo = [statements.patch_row(info, ch, _col) for ch, _, _ in items]
-            columns = [list(c) for c in zip(*(r[2] for r in redo), strict=True)]
-            narrowings = [r[3] for r in redo]
-        else:
-            narrowings = [narrowed for _, _, narrowed in items]
-        for narrowed in narrowings:
-            for col, value in narrowed:
-                await _narrowed(conn, catalog, info, col, value, result)
-        params.append((shape, [list(s) for s in scalars], columns))
-    for shape, scalars, columns in params:
-        key = ("patch", shape, opts.force)
-        sql = info.sql.get(key) or info.sql.setdefault(
-            key, statements.patch(info, shape, opts.metadata_schema, opts.force))
-        await conn.execute(sql, *scalars, *columns)
-
-
-Narrowed = list[tuple[str, Any]]
-
-
-def _adapted(info: TableInfo, shape: PatchShape, rows: list[list[Any]]) -> list[list[Any]] | None:
-    """The rows' parameters column-wise, the top-level values adapted to their columns;
-    None when one of them cannot be stored in its column."""
-    columns = [list(c) for c in zip(*rows, strict=True)]
-    first = len(info.primary_key)
-    for j, col in enumerate(shape.top_set):
-        stored, over = adapt_column(columns[first + j], info.columns[col])
-        if over:
-            return None
-        columns[first + j] = stored
-    return columns

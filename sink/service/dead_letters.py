@@ -18,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 
 from sink.errors import FatalError, WarpError
 from sink.logs import scrub
 from sink.metrics import Metrics
+from sink.records import Record
 
 log = structlog.get_logger("sink.dlq")
 SINK_VERSION = "0.1.0"
@@ -76,6 +77,19 @@ def headers_for(dl: DeadLetter) -> list[tuple[str, bytes | None]]:
     ]
     kept = [(k, v) for k, v in dl.headers if not k.startswith(("__connect.errors.", "warp."))]
     return kept + [(k, v.encode("utf-8")) for k, v in own]
+
+
+def letter_for(raw: Mapping[tuple[TopicPartition, int], Any], rec: Record,
+               err: WarpError) -> DeadLetter:
+    """The dead letter of a record PostgreSQL refused: the original message's bytes and
+    headers (from ``raw``, the flush unit's messages by partition and offset)."""
+    msg = raw.get((TopicPartition(rec.topic or "", rec.partition or 0), rec.offset or 0))
+    return DeadLetter(
+        topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
+        key=msg.key if msg else None, value=msg.value if msg else None,
+        headers=list(msg.headers or ()) if msg else [], error=err, stage="TASK_PUT",
+        schema=rec.schema, table=rec.table,
+    )
 
 
 class DeadLetterQueue:

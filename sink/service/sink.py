@@ -25,15 +25,14 @@ from aiokafka.errors import KafkaError
 
 from sink.config import Settings, postgres_ssl
 from sink.decode import DecoderOptions, MessageDecoder, SchemaRegistry
-from sink.errors import FatalError, WarpError
+from sink.errors import FatalError
 from sink.metrics import HealthServer, Metrics
 from sink.postgres import BadRecords, OffsetConflict, PostgreSQLDestinationConnector, Router
-from sink.records import Record
 from sink.service import kafka
 from sink.service.batcher import Batcher, FlushUnit
 from sink.service.catchup import CatchUp
 from sink.service.commits import KafkaCommitter
-from sink.service.dead_letters import DeadLetter, DeadLetterQueue
+from sink.service.dead_letters import DeadLetterQueue, letter_for
 from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
 from sink.service.progress import Progress
@@ -341,7 +340,7 @@ class Sink:
                 raise FatalError(f"record at {rec.topic}[{rec.partition}]@{rec.offset} refused "
                                  f"by PostgreSQL: {err.code}: {err.message}")
             await self.dlq.deliver(self.metrics,
-                                   [self._write_letter(unit, r, e) for r, e in failed])
+                                   [letter_for(unit.raw, r, e) for r, e in failed])
 
         async def once() -> Any:
             nonlocal sent
@@ -368,15 +367,6 @@ class Sink:
         self.metrics.pool(self.pg.database, *self.pg.pool_stats())
         report_flush(self.metrics, result, unit.records)
         self.commits.hand_over(dict(unit.next_offsets))
-
-    def _write_letter(self, unit: FlushUnit, rec: Record, err: WarpError) -> DeadLetter:
-        msg = unit.raw.get((TopicPartition(rec.topic or "", rec.partition or 0), rec.offset or 0))
-        return DeadLetter(
-            topic=rec.topic or "", partition=rec.partition or 0, offset=rec.offset or 0,
-            key=msg.key if msg else None, value=msg.value if msg else None,
-            headers=list(msg.headers or ()) if msg else [], error=err, stage="TASK_PUT",
-            schema=rec.schema, table=rec.table,
-        )
 
     def _lag_after(self, committed: dict[TopicPartition, int]) -> None:
         for tp, o in committed.items():

@@ -1,0 +1,113 @@
+"""Dates and timestamps that asyncpg's binary codecs cannot carry exactly.
+
+Two kinds, both written as text with a cast instead (`exact_texts`, then the writer's
+fix-up statement `statements.exact_values`):
+
+- Python's extremes: asyncpg encodes ``date(1, 1, 1)``/``date(9999, 12, 31)`` and the
+  timestamps ``0001-01-01T00:00:00`` / ``9999-12-31T23:59:59.999999`` (naive, or aware
+  with that UTC instant) as ``-infinity``/``infinity``. ``0001-01-01T00:00:00Z`` is Go's
+  zero ``time.Time`` and .NET's ``DateTime.MinValue``: common in real data.
+- MongoDB dates outside Python's years 1-9999: the decoder keeps them as
+  ``{"$date": {"$numberLong": "<epoch ms>"}}`` (see `sink.decode.extjson`). PostgreSQL's
+  ``timestamptz`` holds 4713 BC to 294276 AD, so those in that range are timestamps
+  (their natural type is ``timestamptz``); beyond it they have no column type (they never
+  decide one) and are kept in ``_cartridge_overflow``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+DATE = "date"
+TIMESTAMP = "timestamp without time zone"
+TIMESTAMPTZ = "timestamp with time zone"
+DATETIME_TYPES = (DATE, TIMESTAMP, TIMESTAMPTZ)
+
+# PostgreSQL's timestamp range in Unix epoch milliseconds: [4714-11-24 BC, 294277-01-01).
+PG_MS_MIN = -210_866_803_200_000
+PG_MS_END = 9_224_318_016_000_000
+
+_DATE_EDGES = (date.min, date.max)
+_NAIVE_EDGES = (datetime.min, datetime.max)
+_AWARE_EDGES = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
+def far_date_ms(value: Any) -> int | None:
+    """The epoch milliseconds of a decoded out-of-Python-range MongoDB date, else None."""
+    if type(value) is dict and len(value) == 1:
+        inner = value.get("$date")
+        if type(inner) is dict and len(inner) == 1:
+            ms = inner.get("$numberLong")
+            if type(ms) is str:
+                try:
+                    return int(ms)
+                except ValueError:
+                    return None
+    return None
+
+
+def far_date_fits(value: Any) -> bool | None:
+    """None: not a far date; else whether PostgreSQL's timestamptz can hold it."""
+    ms = far_date_ms(value)
+    if ms is None:
+        return None
+    return PG_MS_MIN <= ms < PG_MS_END
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """(astronomical year, month, day) of a day count from 1970-01-01, proleptic
+    Gregorian, for any year (H. Hinnant's ``civil_from_days``)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def far_date_text(ms: int) -> str:
+    """PostgreSQL input text for an epoch-milliseconds instant in any year it holds."""
+    days, rest = divmod(ms, 86_400_000)
+    year, month, day = _civil(days)
+    secs, milli = divmod(rest, 1000)
+    clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{milli:03d}+00"
+    if year <= 0:  # astronomical year 0 is 1 BC
+        return f"{1 - year:04d}-{month:02d}-{day:02d} {clock} BC"
+    return f"{year:04d}-{month:02d}-{day:02d} {clock}"
+
+
+def _edge(value: Any, column: str) -> bool:
+    if value.year not in (1, 9999):
+        return False
+    if column == DATE:
+        return type(value) is date and value in _DATE_EDGES
+    if not isinstance(value, datetime):
+        return False
+    if value.tzinfo is None:
+        return value in _NAIVE_EDGES
+    try:
+        return value in _AWARE_EDGES
+    except OverflowError:
+        return False
+
+
+def exact_texts(values: list[Any], column: str) -> dict[int, str]:
+    """``{row index: input text}`` of the values of a date/timestamp column that must be
+    written as text (see the module doc); empty for other columns."""
+    if column not in DATETIME_TYPES:
+        return {}
+    out: dict[int, str] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if type(v) is dict:
+            ms = far_date_ms(v)
+            if ms is not None and column == TIMESTAMPTZ:
+                out[i] = far_date_text(ms)
+        elif _edge(v, column):
+            out[i] = v.isoformat()
+    return out
