@@ -340,6 +340,9 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
                 return await fn()
             except Exception as exc:
                 self.catalog.forget()
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # see service.retry: not a retry
+                    raise asyncio.CancelledError from exc
                 err = classify(exc)
                 if not err.retriable or attempt >= self.max_retries:
                     if err is exc:

@@ -37,6 +37,7 @@ async def retrying(
         try:
             result = await fn()
         except RETRIABLE as exc:
+            _cancelled_meanwhile()
             attempt += 1
             waited = time.monotonic() - started
             if policy.retry_deadline_seconds and waited >= policy.retry_deadline_seconds:
@@ -54,3 +55,13 @@ async def retrying(
             if attempt and on_recovery is not None:
                 on_recovery()
             return result
+
+
+def _cancelled_meanwhile() -> None:
+    """Raise CancelledError if this task was cancelled while ``fn`` ran. A client that
+    fails while unwinding a cancellation (asyncpg's transaction exit on a connection
+    the abort just closed) replaces the CancelledError with its own error, which looks
+    transient: retrying it would outlive the shutdown deadline forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
