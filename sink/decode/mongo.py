@@ -42,7 +42,8 @@ def mongo_key(
     if type(key_payload) is not dict or len(key_payload) != 1 or "id" not in key_payload:
         raise fail("bad_key", f'MongoDB key must be {{"id": ...}}, got {show(key_payload)}')
     raw = key_payload["id"]
-    if type(raw) is str and not plain:
+    typed = type(raw) is str and not plain
+    if typed:
         m = _OID_KEY.fullmatch(raw)
         if m is not None:  # the usual id, an ObjectId: no need for the general parser
             return {"_id": m.group(1).lower()}
@@ -54,7 +55,7 @@ def mongo_key(
         raise fail("bad_key", "MongoDB key id is null")
     else:  # ExtractNewDocumentState rewrote the key to {"id": <plain value>}
         value = raw
-    return {"_id": extjson.canonical_key_text(value)}
+    return {"_id": extjson.canonical_key_text(value, plain=not typed)}
 
 
 def _document(text: Any, what: str, options: DecoderOptions) -> dict[str, Any]:
