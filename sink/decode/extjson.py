@@ -15,7 +15,9 @@ UTC ``datetime`` (or ``{"$date": {"$numberLong": ms}}`` outside Python's range);
 subtype 0 → ``bytes``, subtype 4 (16 bytes) → ``UUID``, other subtypes → :class:`Binary`
 (a ``bytes`` that remembers its subtype); ``$uuid`` → ``UUID``; Undefined → ``None``;
 Timestamp, Regex, MinKey, MaxKey, Symbol, Code(+scope), DBPointer → a dict in canonical
-extended-JSON form (stored as jsonb).
+extended-JSON form (stored as jsonb). A DBRef (``{"$ref", "$id", "$db"?, ...}``) is a
+document by MongoDB's own definition and stays one, whatever its ``$id``: the pre-1.4
+writer rendered the deprecated DBPointer in that same shape, and the common DBRef wins.
 
 :class:`ObjectId`, :class:`Binary` and :func:`canonical_key_text` (the primary-key text of
 an ``_id``) live in :mod:`sink.decode.extjson_key` and are re-exported here; the JSON-text layer
@@ -386,22 +388,6 @@ def _db_pointer(v: Any, exact: bool) -> dict[str, Any]:
     return _pointer(v.get("$ref"), v.get("$id"))
 
 
-def _ref(d: dict[str, Any], other: str | None, limit: int, exact: bool) -> Any:
-    # Legacy (strict) DBPointer {"$ref": ns, "$id": {"$oid": ..}}; any other shape (a DBRef
-    # with a non-ObjectId id, or with $db) is an ordinary sub-document.
-    oid = d.get("$id")
-    if (
-        other == "$id"
-        and type(d["$ref"]) is str
-        and type(oid) is dict
-        and len(oid) == 1
-        and type(oid.get("$oid")) is str
-        and _HEX24.fullmatch(oid["$oid"])
-    ):
-        return _pointer(d["$ref"], oid)
-    return _ordinary(d, limit, exact)
-
-
 def _undefined(v: Any, exact: bool) -> None:
     if v is not True:
         raise _bad(f"$undefined must be true, got {v!r:.60}")
@@ -429,8 +415,7 @@ _PAIRED: dict[str, Callable[[dict[str, Any], str | None, int, bool], Any]] = {
     "$binary": _binary,
     "$code": _code,
     "$regex": _regex_legacy,
-    "$ref": _ref,
 }
 _KEYWORDS = frozenset(_SIMPLE) | frozenset(_PAIRED)
 # Keywords that can never start an ordinary document with more than two keys.
-_STRICT_KEYWORDS = _KEYWORDS - {"$regex", "$ref"}
+_STRICT_KEYWORDS = _KEYWORDS - {"$regex"}

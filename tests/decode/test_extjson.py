@@ -183,7 +183,7 @@ def test_passthrough_types_in_canonical_form() -> None:
         "sym": {"$symbol": "s"},
         "js": {"$code": "f()"},
         "jss": {"$code": "f()", "$scope": {"x": 1}},
-        "ptr": pointer,
+        "ptr": {"$ref": "db.c", "$id": ObjectId(OID)},  # a DBRef, not a DBPointer
         "ptr2": pointer,
         "u": None,
     }

@@ -5,9 +5,11 @@ renders the events exactly as Debezium's connector does (relaxed, canonical, leg
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
-from bson import Decimal128, Int64, json_util
+import pytest
+from bson import DBRef, Decimal128, Int64, json_util
 from bson import ObjectId as BsonObjectId
 from bson.json_util import JSONMode
 from hypothesis import given, settings
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from sink.decode import extjson
 from sink.decode.extjson import canonical_key_text
 from tests.decode.support import OID, dumps, mkey, mongo_event, record
-from tests.decode.test_extjson import _MODES, _bson, _ids, _options
+from tests.decode.test_extjson import _MODES, _bson, _ids, _options, _ours, _same
 
 # --------------------------------------------------------------------------- item 5: _id
 
@@ -119,3 +121,21 @@ def test_flattened_ids_keep_hex_strings_as_object_ids() -> None:
     assert flat('{"$numberLong":"1005"}') == _key_text('{"$numberLong":"1005"}') != flat(1005)
     assert flat("true") == _key_text("true") != _key_text(True)
     assert flat("abc") == "abc"
+
+
+# --------------------------------------------------------------------------- item 4: DBRef
+
+_DBREF_IDS: list[Any] = [BsonObjectId(OID), 5, Int64(2**40), "x", {"a": 1}, 1.5,
+                         uuid.UUID("140ed813-35e0-4174-97f4-ec66ce5947db")]
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+@pytest.mark.parametrize("db", [None, "other"])
+def test_dbref_stays_a_dbref_for_every_id_type(mode: str, db: str | None) -> None:
+    for ref_id in _DBREF_IDS:
+        text = json_util.dumps({"r": DBRef("c", ref_id, db)}, json_options=_options(_MODES[mode]))
+        got = extjson.loads(text)["r"]
+        expected = _ours(json_util.loads(text, json_options=_options(_MODES[mode]))["r"].as_doc())
+        assert list(got) == ["$ref", "$id"] + (["$db"] if db else []), (text, got)
+        _same(got, expected)
+        assert "$dbPointer" not in json.dumps(got, default=str)
