@@ -145,8 +145,11 @@ def _walk_dict(d: dict[str, Any], limit: int, exact: bool, plain: bool = False) 
             if n == 1:  # {"$oid": ..}, {"$date": ..}: what _wrapper would do, one call less
                 simple = _SIMPLE.get(k0)
                 if simple is not None:
-                    return simple(d[k0], exact)
-            if n <= 2 or k0 in _STRICT_KEYWORDS:
+                    try:
+                        return simple(d[k0], exact)
+                    except DecodeError as exc:
+                        return _not_a_wrapper(d, limit, exact, exc)
+            if n <= 2:
                 return _wrapper(d, k0, next(it, None), limit, exact)
         elif n == 2:
             k1 = next(it)
@@ -181,21 +184,32 @@ def _ordinary(d: dict[str, Any], limit: int, exact: bool) -> dict[str, Any]:
 
 
 def _wrapper(d: dict[str, Any], k0: str, k1: str | None, limit: int, exact: bool) -> Any:
-    """``d`` has a ``$`` key among its first two: convert it if it is a type wrapper."""
+    """``d`` has one or two keys, a ``$`` key among them: convert it if it is a type wrapper."""
     if k0 in _KEYWORDS:
         kw, other = k0, k1
     elif k1 is not None and k1 in _KEYWORDS:
         kw, other = k1, k0
     else:
         return _ordinary(d, limit, exact)
-    if len(d) > 2:
-        raise _bad(f"extended-JSON {kw} wrapper has extra keys: {list(d)[:5]}")
-    simple = _SIMPLE.get(kw)
-    if simple is None:
-        return _PAIRED[kw](d, other, limit, exact)
-    if other is not None:
-        raise _bad(f"extended-JSON {kw} wrapper has an extra key {other!r:.40}")
-    return simple(d[kw], exact)
+    try:
+        paired = _PAIRED.get(kw)
+        if paired is not None:
+            return paired(d, other, limit, exact)
+        if other is None:
+            return _SIMPLE[kw](d[kw], exact)
+    except DecodeError as exc:
+        return _not_a_wrapper(d, limit, exact, exc)
+    return _ordinary(d, limit, exact)  # a one-key wrapper with a second key is no wrapper
+
+
+def _not_a_wrapper(d: dict[str, Any], limit: int, exact: bool, exc: DecodeError) -> Any:
+    """A ``$`` document that does not parse as the type its key names is user data (legal
+    field names since MongoDB 5: ``{"$date": "x"}``, ``{"$oid": "zzz"}``): an ordinary
+    sub-document. Debezium never writes a malformed wrapper for a real value; a fault in
+    the values inside (a bare integer beyond int64) still fails in the ordinary walk."""
+    if exc.code == "too_deep":
+        raise exc
+    return _ordinary(d, limit, exact)
 
 
 def _oid(v: Any, exact: bool = False) -> ObjectId:
@@ -417,5 +431,3 @@ _PAIRED: dict[str, Callable[[dict[str, Any], str | None, int, bool], Any]] = {
     "$regex": _regex_legacy,
 }
 _KEYWORDS = frozenset(_SIMPLE) | frozenset(_PAIRED)
-# Keywords that can never start an ordinary document with more than two keys.
-_STRICT_KEYWORDS = _KEYWORDS - {"$regex"}

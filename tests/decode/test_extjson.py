@@ -245,12 +245,18 @@ def test_key_order_preserved() -> None:
         '{"$code": "x", "$scope": 1}',
         '{"$dbPointer": {"$ref": "c"}}',
         '{"$undefined": false}',
+        '{"$numberLong": "9223372036854775808"}',
+        '{"$numberDouble": "1e400"}',
+        '{"$numberDecimal": "1E+9999"}',
+        '{"$code": "f()", "lang": "js"}',
+        '{"_id": 1, "$date": "2020-01-01T00:00:00Z"}',
     ],
 )
-def test_malformed_wrappers_are_bad_extjson(text: str) -> None:
-    with pytest.raises(DecodeError) as err:
-        load(text)
-    assert err.value.code in ("bad_extjson", "number_out_of_range")
+def test_malformed_wrappers_are_plain_documents(text: str) -> None:
+    """Field names may start with "$" (MongoDB 5+): a "wrapper" that does not parse as its
+    type is user data, a sub-document as written (issue 17, item 10)."""
+    assert load(text) == json.loads(text)
+    assert load(f'{{"a": [{text}]}}') == {"a": [json.loads(text)]}
 
 
 @pytest.mark.parametrize(
@@ -264,10 +270,8 @@ def test_malformed_wrappers_are_bad_extjson(text: str) -> None:
         (b'{"a": 1e400}', "bad_json"),
         (b"123456789012345678901234567890", "number_out_of_range"),
         (b'{"a": [18446744073709551616]}', "number_out_of_range"),
-        (b'{"$numberLong": "9223372036854775808"}', "number_out_of_range"),
-        (b'{"$numberDouble": "1e400"}', "number_out_of_range"),
-        (b'{"$numberDecimal": "1E+9999"}', "number_out_of_range"),
         (b'{"$date": 18446744073709551617}', "number_out_of_range"),
+        (b'{"$oid": "x", "n": [18446744073709551616]}', "number_out_of_range"),
     ],
 )
 def test_unreadable_text(text: bytes, code: str) -> None:

@@ -139,3 +139,23 @@ def test_dbref_stays_a_dbref_for_every_id_type(mode: str, db: str | None) -> Non
         assert list(got) == ["$ref", "$id"] + (["$db"] if db else []), (text, got)
         _same(got, expected)
         assert "$dbPointer" not in json.dumps(got, default=str)
+
+
+# --------------------------------------------------------------------------- item 10: $ keys
+
+_USER_DOLLAR_DOCS = [
+    {"$date": "x"}, {"$oid": "zzz"}, {"$code": "f()", "lang": "js"}, {"$numberLong": "1.5"},
+    {"$binary": "!!", "$type": "00"}, {"$date": "2020-01-01", "tz": "UTC"},
+    {"$oid": OID, "name": "x"}, {"$regularExpression": "^a"}, {"$minKey": 0},
+    {"$uuid": 5}, {"$timestamp": {"t": -1}}, {"$undefined": "yes"},
+]
+
+
+@pytest.mark.parametrize("doc", _USER_DOLLAR_DOCS, ids=lambda d: json.dumps(d))
+def test_dollar_documents_that_are_no_wrapper_are_data(doc: dict[str, Any]) -> None:
+    after = json.dumps({"_id": {"$oid": OID}, "f": doc, "arr": [doc, {"in": doc}]})
+    rec = record(mongo_event("c", after=after), mkey(json.dumps({"$oid": OID})))
+    assert rec.values == {"_id": OID, "f": doc, "arr": [doc, {"in": doc}]}
+    patch = record(mongo_event("u", updateDescription={"updatedFields": json.dumps(
+        {"f": doc, "g.h": doc})}), mkey(json.dumps({"$oid": OID})))
+    assert patch.patch is not None and patch.patch.set == {("f",): doc, ("g", "h"): doc}

@@ -77,3 +77,28 @@ async def test_look_alike_ids_are_distinct_rows(make_dest: Maker, pg_schema_fact
     assert len(got) == len(ids) and {r["_cartridge_version"] for r in got.values()} == {2}
     assert got[OID]["n"] == 10 and got[f'"{OID}"']["n"] == 11
     assert (await column_types(pg, db))["_id"] == "text"
+
+
+# --------------------------------------------------------------------------- item 10
+
+
+def raw_event(db: str, after: str, *, key: str = f'{{"$oid": "{OID}"}}', op: str = "c",
+              ts: int = 1700000000000, **payload: Any) -> tuple[bytes, bytes]:
+    """An event whose ``after`` text is given verbatim (shapes json_util cannot build)."""
+    source = {"connector": "mongodb", "name": "srv", "ts_ms": ts, "db": db,
+              "collection": "t", "ord": 1}
+    value = {"op": op, "ts_ms": ts, "source": source, "after": after, **payload}
+    return json.dumps({"id": key}).encode(), json.dumps(value).encode()
+
+
+async def test_dollar_documents_land_as_documents(make_dest: Maker, pg_schema_factory,
+                                                  pg) -> None:
+    db = await pg_schema_factory()
+    user = {"d": {"$date": "x"}, "o": {"$oid": "zzz"}, "c": {"$code": "f()", "lang": "js"}}
+    after = json.dumps({"_id": {"$oid": OID}, **user, "arr": [user["d"]], "n": 1})
+    await land(make_dest, db, [raw_event(db, after)])
+    got = await table_rows(pg, db)
+    assert {k: {c: r[c] for c in ("d", "o", "c", "arr", "n")} for k, r in got.items()} == {
+        OID: {**user, "arr": [user["d"]], "n": 1}}
+    types = await column_types(pg, db)
+    assert {types[c] for c in ("d", "o", "c", "arr")} == {"jsonb"}
