@@ -9,11 +9,13 @@ paths: bare ``NaN``/``Infinity`` tokens (rewritten to ``$numberDouble`` wrappers
 orjson again) and integer literals beyond 64 bits (orjson turns them into floats; the
 text is re-parsed with the exact standard-library parser and range-checked).
 
-Type mapping: ObjectId → :class:`ObjectId` (a ``str`` of 24 lowercase hex digits);
-Int32/Int64 → ``int``; Double → ``float``; Decimal128 → ``Decimal``; DateTime → aware
-UTC ``datetime`` (or ``{"$date": {"$numberLong": ms}}`` outside Python's range); Binary
-subtype 0 → ``bytes``, subtype 4 (16 bytes) → ``UUID``, other subtypes → :class:`Binary`
-(a ``bytes`` that remembers its subtype); ``$uuid`` → ``UUID``; Undefined → ``None``;
+Type mapping (the marker types are :mod:`sink.records`'s BSON value types): ObjectId →
+:class:`ObjectId` (a ``str`` of 24 lowercase hex digits); Int32 and an int64 without
+its ``$numberLong`` wrapper (relaxed mode) → ``int``; ``$numberLong`` → :class:`Int64`
+(an ``int``); Double → ``float``; Decimal128 → ``Decimal``; DateTime → :class:`BsonDate`
+(an aware UTC ``datetime``; ``{"$date": {"$numberLong": ms}}`` outside Python's range);
+Binary subtype 4 (16 bytes) and ``$uuid`` → :class:`BsonUuid` (a ``UUID``), any other
+subtype → :class:`Binary` (a ``bytes`` that remembers its subtype); Undefined → ``None``;
 Timestamp, Regex, MinKey, MaxKey, Symbol, Code(+scope), DBPointer → a dict in canonical
 extended-JSON form (stored as jsonb). A DBRef (``{"$ref", "$id", "$db"?, ...}``) is a
 document by MongoDB's own definition and stays one, whatever its ``$id``: the pre-1.4
@@ -43,6 +45,7 @@ from typing import Any
 from sink.decode.extjson_key import Binary, ObjectId, canonical_key_text
 from sink.decode.jsontext import InexactNumber, parse_exact, parse_json
 from sink.errors import DecodeError
+from sink.records import BsonDate, BsonUuid, Int64
 
 __all__ = [
     "Binary",
@@ -60,7 +63,7 @@ INT64_MAX = 2**63 - 1
 _U64_LIMIT = float(2**64)  # orjson keeps integers exact in [-2**63, 2**64)
 _I64_FLOOR = float(-(2**63))
 _UTC = UTC
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH = BsonDate(1970, 1, 1, tzinfo=_UTC)  # + timedelta keeps the BsonDate type
 _MS_MIN = -62135596800000  # 0001-01-01T00:00:00Z
 _MS_MAX = 253402300799999  # 9999-12-31T23:59:59.999Z
 
@@ -224,7 +227,7 @@ def _int32(v: Any, exact: bool) -> int:
     raise _bad(f"$numberInt must be an int32 string, got {v!r:.60}")
 
 
-def _long(v: Any, exact: bool = False) -> int:
+def _long(v: Any, exact: bool = False) -> Int64:
     if type(v) is str and _INT_TEXT.fullmatch(v):
         n = int(v)
     elif type(v) is int:
@@ -233,7 +236,7 @@ def _long(v: Any, exact: bool = False) -> int:
         raise _bad(f"$numberLong must be an int64 string, got {v!r:.60}")
     if not INT64_MIN <= n <= INT64_MAX:
         raise _bad(f"$numberLong {v!r:.60} is outside the int64 range", "number_out_of_range")
-    return n
+    return Int64(n)
 
 
 def _double(v: Any, exact: bool) -> float:
@@ -287,7 +290,7 @@ def date_from_ms(ms: int) -> Any:
 
 def _iso_date(s: str) -> datetime:
     try:
-        dt = datetime.fromisoformat(s)
+        dt = BsonDate.fromisoformat(s)
         dt = dt.replace(tzinfo=_UTC) if dt.tzinfo is None else dt.astimezone(_UTC)
     except (ValueError, OverflowError):
         raise _bad(f"$date string is not ISO-8601 in range: {s!r:.60}") from None
@@ -309,10 +312,8 @@ def _binary_value(b64: Any, subtype: int) -> Any:
         data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raise _bad(f"$binary is not valid base64: {b64!r:.60}") from None
-    if subtype == 0:
-        return data
     if subtype == 4 and len(data) == 16:
-        return uuid.UUID(bytes=data)
+        return BsonUuid(bytes=data)
     return Binary(data, subtype)
 
 
@@ -330,7 +331,7 @@ def _binary(d: dict[str, Any], other: str | None, limit: int, exact: bool) -> An
 def _uuid(v: Any, exact: bool) -> uuid.UUID:
     if type(v) is not str or not _UUID_TEXT.fullmatch(v):
         raise _bad(f"$uuid must be a UUID string, got {v!r:.60}")
-    return uuid.UUID(v)
+    return BsonUuid(v)
 
 
 def _timestamp(v: Any, exact: bool) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from sink.errors import DecodeError
+from sink.records import Binary, ObjectId
 
 __all__ = ["Binary", "ObjectId", "canonical_key_text"]
 
@@ -37,29 +38,6 @@ _INT64_MAX = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OID_LIKE = re.compile(r"[0-9a-f]{24}")
 _JSON_LIKE = frozenset({"null", "true", "false"})
-
-
-class ObjectId(str):
-    """A BSON ObjectId: its 24 lowercase hex digits, marked as an ObjectId."""
-
-    __slots__ = ()
-
-
-class Binary(bytes):
-    """BSON binary data whose subtype is neither 0 (plain ``bytes``) nor a 16-byte UUID."""
-
-    subtype: int
-
-    def __new__(cls, data: bytes, subtype: int) -> Binary:
-        obj = super().__new__(cls, data)
-        obj.subtype = subtype
-        return obj
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Binary, (bytes(self), self.subtype))
-
-    def __repr__(self) -> str:
-        return f"Binary({bytes(self)!r}, {self.subtype})"
 
 
 def canonical_key_text(value: Any, *, plain: bool = False) -> str:

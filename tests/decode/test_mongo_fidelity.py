@@ -5,20 +5,35 @@ renders the events exactly as Debezium's connector does (relaxed, canonical, leg
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from bson import DBRef, Decimal128, Int64, json_util
+from bson import Binary as BsonBinary
+from bson import Code, DBRef, Decimal128, Int64, MaxKey, MinKey, Regex, Timestamp, json_util
 from bson import ObjectId as BsonObjectId
-from bson.json_util import JSONMode
-from hypothesis import given, settings
+from bson.binary import UuidRepresentation
+from bson.datetime_ms import DatetimeMS
+from bson.json_util import RELAXED_JSON_OPTIONS, JSONMode, JSONOptions
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sink.decode import extjson
 from sink.decode.extjson import canonical_key_text
+from sink.postgres.types import to_json_text
 from tests.decode.support import OID, dumps, mkey, mongo_event, record
-from tests.decode.test_extjson import _MODES, _bson, _ids, _options, _ours, _same
+from tests.decode.test_extjson import (
+    _MODES,
+    _bson,
+    _documents,
+    _ids,
+    _options,
+    _ours,
+    _same,
+)
 
 # --------------------------------------------------------------------------- item 5: _id
 
@@ -135,7 +150,8 @@ def test_dbref_stays_a_dbref_for_every_id_type(mode: str, db: str | None) -> Non
     for ref_id in _DBREF_IDS:
         text = json_util.dumps({"r": DBRef("c", ref_id, db)}, json_options=_options(_MODES[mode]))
         got = extjson.loads(text)["r"]
-        expected = _ours(json_util.loads(text, json_options=_options(_MODES[mode]))["r"].as_doc())
+        oracle = json_util.loads(text, json_options=_options(_MODES[mode]))["r"].as_doc()
+        expected = _ours(oracle, mode == "canonical")
         assert list(got) == ["$ref", "$id"] + (["$db"] if db else []), (text, got)
         _same(got, expected)
         assert "$dbPointer" not in json.dumps(got, default=str)
@@ -159,3 +175,92 @@ def test_dollar_documents_that_are_no_wrapper_are_data(doc: dict[str, Any]) -> N
     patch = record(mongo_event("u", updateDescription={"updatedFields": json.dumps(
         {"f": doc, "g.h": doc})}), mkey(json.dumps({"$oid": OID})))
     assert patch.patch is not None and patch.patch.set == {("f",): doc, ("g", "h"): doc}
+
+
+# --------------------------------------------------------------------------- item 11: jsonb
+
+_CANON = JSONOptions(json_mode=JSONMode.CANONICAL, uuid_representation=UuidRepresentation.STANDARD)
+
+
+def _wrapper_of(v: Any) -> Any:
+    return json.loads(json_util.dumps(v, json_options=_CANON))
+
+
+def _documented(v: Any) -> Any:
+    """The README's "inside jsonb" rendering of a BSON value (json_util's value types), built
+    from json_util's own canonical/relaxed wrappers where the rendering is a wrapper."""
+    if isinstance(v, DBRef):  # a document: $ref, $id (rendered as any value), $db
+        return _documented(v.as_doc().to_dict())
+    if isinstance(v, Code):
+        out = {"$code": str(v)}
+        return out if v.scope is None else {**out, "$scope": _documented(v.scope)}
+    if isinstance(v, bool | str | None.__class__):
+        return v
+    if isinstance(v, int):  # int32 and Int64: JSON numbers, exact
+        return int(v)
+    if isinstance(v, float):
+        return Decimal(repr(v)) if math.isfinite(v) else _wrapper_of(v)
+    if isinstance(v, Decimal128):
+        d = v.to_decimal()
+        return d if d.is_finite() else _wrapper_of(v)
+    if isinstance(v, datetime):
+        if v.year >= 1970:  # json_util's relaxed text, where relaxed mode writes one
+            return json.loads(json_util.dumps(v, json_options=RELAXED_JSON_OPTIONS))
+        utc = v.astimezone(UTC).replace(tzinfo=None)
+        return {"$date": utc.isoformat(timespec="milliseconds" if utc.microsecond else
+                                       "seconds") + "Z"}
+    if isinstance(v, BsonObjectId | BsonBinary | bytes | uuid.UUID | DatetimeMS | Timestamp
+                  | MinKey | MaxKey):
+        return _wrapper_of(v)
+    if isinstance(v, Regex):
+        return _wrapper_of(v)
+    if isinstance(v, dict):
+        return {k: _documented(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_documented(x) for x in v]
+    raise AssertionError(f"unmapped type {type(v)}")
+
+
+def _jsonb(value: Any) -> Any:
+    return json.loads(to_json_text(value), parse_float=Decimal)
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=_documents)
+def test_every_bson_type_has_one_rendering_at_every_depth(mode: str,
+                                                         doc: dict[str, Any]) -> None:
+    doc = _bson(doc)
+    text = json_util.dumps(doc, json_options=_options(_MODES[mode]))
+    ours = extjson.loads(text)
+    expected = _documented(json_util.loads(text, json_options=_options(_MODES[mode])))
+    assert _jsonb(ours) == expected
+    # The same value one level down, in an array, and on its own (a value in overflow).
+    assert _jsonb({"d": ours, "a": [ours]}) == {"d": expected, "a": [expected]}
+    for k, v in ours.items():
+        assert _jsonb(v) == expected[k], k
+
+
+def test_renderings_the_readme_lists() -> None:
+    doc = extjson.loads(json_util.dumps({
+        "oid": BsonObjectId(OID), "bin": BsonBinary(b"kafka", 0), "b80": BsonBinary(b"k", 0x80),
+        "uuid": uuid.UUID("140ed813-35e0-4174-97f4-ec66ce5947db"),
+        "nan": math.nan, "inf": -math.inf, "dnan": Decimal128("NaN"), "dinf": Decimal128("Inf"),
+        "dec": Decimal128("1.50"), "long": Int64(5),
+        "at": datetime(2024, 1, 15, 10, 30, 0, 123000, tzinfo=UTC),
+        "old": datetime(1, 1, 1, tzinfo=UTC), "s": OID,
+    }, json_options=_CANON))
+    assert to_json_text(doc) == (
+        '{"oid":{"$oid":"596e275826f08b2730779e1f"},'
+        '"bin":{"$binary":{"base64":"a2Fma2E=","subType":"00"}},'
+        '"b80":{"$binary":{"base64":"aw==","subType":"80"}},'
+        '"uuid":{"$binary":{"base64":"FA7YEzXgQXSX9OxmzllH2w==","subType":"04"}},'
+        '"nan":{"$numberDouble":"NaN"},"inf":{"$numberDouble":"-Infinity"},'
+        '"dnan":{"$numberDecimal":"NaN"},"dinf":{"$numberDecimal":"Infinity"},'
+        '"dec":1.50,"long":5,"at":{"$date":"2024-01-15T10:30:00.123Z"},'
+        '"old":{"$date":"0001-01-01T00:00:00Z"},"s":"596e275826f08b2730779e1f"}'
+    )
+    # Relational values (plain Python types) keep their plain renderings.
+    assert to_json_text([datetime(2024, 1, 15, tzinfo=UTC), b"ab",
+                         uuid.UUID("140ed813-35e0-4174-97f4-ec66ce5947db")]) == (
+        '["2024-01-15T00:00:00+00:00","YWI=","140ed813-35e0-4174-97f4-ec66ce5947db"]')

@@ -5,15 +5,22 @@ destination; the assertions read the rows back from PostgreSQL."""
 from __future__ import annotations
 
 import json
+import math
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from bson import Int64, json_util
+from bson import Binary, DBRef, Decimal128, Int64, MinKey, Timestamp, json_util
 from bson import ObjectId as BsonObjectId
+from bson.binary import UuidRepresentation
 from bson.json_util import JSONMode, JSONOptions
 
 from sink.decode.envelope import DecoderOptions, decode_json
+from sink.postgres.names import qualified, quote
 from sink.records import Record
+from tests.decode.test_mongo_fidelity import _documented
 from tests.postgres.support import Maker, column_types, table_rows
 
 pytestmark = pytest.mark.integration
@@ -102,3 +109,56 @@ async def test_dollar_documents_land_as_documents(make_dest: Maker, pg_schema_fa
         OID: {**user, "arr": [user["d"]], "n": 1}}
     types = await column_types(pg, db)
     assert {types[c] for c in ("d", "o", "c", "arr")} == {"jsonb"}
+
+
+# --------------------------------------------------------------------------- items 4 and 11
+
+
+async def jsonb_of(pg: Any, db: str, column: str) -> dict[str, Any]:
+    """``{_id: column}`` with jsonb parsed exactly (decimals as Decimal)."""
+    found = await pg.fetch(f'SELECT _id, {quote(column)}::text AS v FROM {qualified(db, "t")}')
+    return {r["_id"]: None if r["v"] is None else json.loads(r["v"], parse_float=Decimal)
+            for r in found}
+
+
+_TYPED: dict[str, Any] = {
+    "oid": BsonObjectId(OID), "bin": Binary(b"kafka", 0), "b80": Binary(b"k", 0x80),
+    "uuid": uuid.UUID("140ed813-35e0-4174-97f4-ec66ce5947db"),
+    "nan": math.nan, "ninf": -math.inf, "dnan": Decimal128("NaN"), "dinf": Decimal128("-Inf"),
+    "dec": Decimal128("1.50"), "long": Int64(2**40), "dbl": 0.1,
+    "at": datetime(2024, 1, 15, 10, 30, 0, 123000, tzinfo=UTC),
+    "old": datetime(1900, 1, 1, tzinfo=UTC), "ts": Timestamp(5, 1), "lo": MinKey(),
+    "ref": DBRef("c", BsonObjectId(OID)), "refdb": DBRef("c", BsonObjectId(OID), "d"),
+    "refint": DBRef("c", 5, "d"), "refstr": DBRef("c", "x"),
+}
+
+
+@pytest.mark.parametrize("mode", [RELAXED, CANONICAL], ids=["relaxed", "canonical"])
+async def test_types_inside_jsonb_and_in_overflow(make_dest: Maker, pg_schema_factory, pg,
+                                                  mode: JSONOptions) -> None:
+    db = await pg_schema_factory()
+    opts = JSONOptions(json_mode=mode.json_mode, uuid_representation=UuidRepresentation.STANDARD)
+    # Row 0 makes "x" a text column; every other row's x is a value text cannot hold.
+    scalars = [k for k in _TYPED if k not in ("oid", "dbl", "dec", "ts", "lo") and
+               not k.startswith("ref")]
+    events = [event(db, 0, {"x": "s", "doc": _TYPED, "arr": list(_TYPED.values())},
+                    mode=opts)]
+    events += [event(db, n + 1, {"x": _TYPED[k]}, mode=opts, ts=1700000000001 + n)
+               for n, k in enumerate(scalars)]
+    # A partial update writes one value of each type inside the jsonb column.
+    events.append(event(db, 0, None, op="u", ts=1700000001000, updateDescription={
+        "updatedFields": json_util.dumps({f"doc.p_{k}": v for k, v in _TYPED.items()},
+                                         json_options=opts)}))
+    await land(make_dest, db, events)
+    assert (await column_types(pg, db))["x"] == "text"
+    expected = {k: _documented(v) for k, v in _TYPED.items()}
+    assert expected["ref"] == {"$ref": "c", "$id": {"$oid": OID}}  # item 4: one DBRef shape
+    assert expected["refdb"] == {"$ref": "c", "$id": {"$oid": OID}, "$db": "d"}
+    assert expected["refint"] == {"$ref": "c", "$id": 5, "$db": "d"}
+    doc = (await jsonb_of(pg, db, "doc"))['{"$numberLong":"0"}']
+    assert doc == {**expected, **{f"p_{k}": v for k, v in expected.items()}}
+    arr = (await jsonb_of(pg, db, "arr"))['{"$numberLong":"0"}']
+    assert arr == list(expected.values())
+    overflow = await jsonb_of(pg, db, "_cartridge_overflow")
+    assert {k: overflow[f'{{"$numberLong":"{n + 1}"}}'] for n, k in enumerate(scalars)} == {
+        k: {"x": expected[k]} for k in scalars}
