@@ -68,6 +68,8 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
     if isinstance(value, bool):
         return BOOLEAN
     if isinstance(value, int):
+        if type(value) is Int64:
+            return BIGINT  # the event says int64 ({"$numberLong"}), whatever the value
         if INT32[0] <= value <= INT32[1]:
             return INTEGER
         if INT64[0] <= value <= INT64[1]:

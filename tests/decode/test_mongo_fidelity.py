@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from sink.decode import extjson
 from sink.decode.extjson import canonical_key_text
-from sink.postgres.types import to_json_text
+from sink.postgres.types import natural_type, target_type, to_json_text
+from sink.records import Int64 as Int64Marker
 from tests.decode.support import OID, dumps, mkey, mongo_event, record
 from tests.decode.test_extjson import (
     _MODES,
@@ -264,3 +265,33 @@ def test_renderings_the_readme_lists() -> None:
     assert to_json_text([datetime(2024, 1, 15, tzinfo=UTC), b"ab",
                          uuid.UUID("140ed813-35e0-4174-97f4-ec66ce5947db")]) == (
         '["2024-01-15T00:00:00+00:00","YWI=","140ed813-35e0-4174-97f4-ec66ce5947db"]')
+
+
+# --------------------------------------------------------------------------- item 12: int64
+
+_STRICT = JSONOptions(json_mode=JSONMode.LEGACY, strict_number_long=True)
+
+
+@pytest.mark.parametrize(("options", "typ"), [
+    (JSONOptions(json_mode=JSONMode.CANONICAL), "bigint"),
+    (_STRICT, "bigint"),  # the 0.x/1.x "strict" rendering says int64 too
+    (JSONOptions(json_mode=JSONMode.RELAXED), "integer"),  # a bare 5: nothing says int64
+])
+def test_int64_the_event_states_is_bigint(options: JSONOptions, typ: str) -> None:
+    text = json_util.dumps({"_id": 1, "n": Int64(5), "m": 5}, json_options=options)
+    values = record(mongo_event("c", after=text), mkey('{"$numberLong": "1"}')).values
+    assert values is not None
+    assert (natural_type(values["n"]), natural_type(values["m"])) == (typ, "integer")
+    assert values["n"] == 5 and to_json_text(values["n"]) == "5"
+
+
+def test_int64_column_type_does_not_depend_on_batching() -> None:
+    long5, int5 = extjson.loads('{"$numberLong": "5"}'), extjson.loads("5")
+    assert type(long5) is Int64Marker and type(int5) is int
+    assert target_type(None, [long5], varchar=False) == "bigint"
+    # int32 first then int64, together or one by one: bigint either way.
+    assert target_type(None, [int5, long5], varchar=False) == "bigint"
+    assert target_type(target_type(None, [int5], varchar=False), [long5],
+                       varchar=False) == "bigint"
+    assert target_type("bigint", [int5, long5], varchar=False) is None
+    assert target_type("numeric", [long5], varchar=False) is None

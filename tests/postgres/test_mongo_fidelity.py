@@ -162,3 +162,33 @@ async def test_types_inside_jsonb_and_in_overflow(make_dest: Maker, pg_schema_fa
     overflow = await jsonb_of(pg, db, "_cartridge_overflow")
     assert {k: overflow[f'{{"$numberLong":"{n + 1}"}}'] for n, k in enumerate(scalars)} == {
         k: {"x": expected[k]} for k in scalars}
+
+
+# --------------------------------------------------------------------------- item 12
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["one-batch", "one-by-one"])
+async def test_int64_the_event_states_is_bigint(make_dest: Maker, pg_schema_factory, pg,
+                                               one_by_one: bool) -> None:
+    db = await pg_schema_factory()
+    strict = JSONOptions(json_mode=JSONMode.LEGACY, strict_number_long=True)
+    events = [
+        event(db, 1, {"canon": Int64(5), "strict": 1, "relaxed": Int64(5), "i32": 7},
+              mode=CANONICAL),
+        event(db, 2, {"strict": Int64(6)}, mode=strict, ts=1700000000001),
+        event(db, 3, {"relaxed": Int64(7), "later": 1}, mode=RELAXED, ts=1700000000002),
+        # An int32 column meets a stated int64 later, through a partial update.
+        event(db, 3, None, op="u", ts=1700000000003, updateDescription={
+            "updatedFields": json_util.dumps({"later": Int64(8), "fresh": Int64(9)},
+                                             json_options=CANONICAL)}),
+    ]
+    await land(make_dest, db, events, one_by_one=one_by_one)
+    types = await column_types(pg, db)
+    assert {c: types[c] for c in ("canon", "strict", "relaxed", "i32", "later", "fresh")} == {
+        "canon": "bigint", "strict": "bigint", "relaxed": "bigint", "i32": "integer",
+        "later": "bigint", "fresh": "bigint"}
+    got = await table_rows(pg, db)
+    one, two, three = (got[f'{{"$numberLong":"{n}"}}'] for n in (1, 2, 3))
+    assert (one["canon"], two["strict"], three["relaxed"], three["later"],
+            three["fresh"]) == (5, 6, 7, 8, 9)
+    assert all(r["_cartridge_overflow"] is None for r in got.values())
