@@ -26,7 +26,14 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog
 from sink.postgres.errors import StaleCatalog, classify
 from sink.postgres.metadata import Conn
-from sink.postgres.names import DELETED_AT, IS_DELETED, column_name, quote, table_name
+from sink.postgres.names import (
+    DELETED_AT,
+    IS_DELETED,
+    column_name,
+    quote,
+    schema_name,
+    table_name,
+)
 from sink.postgres.statements import STAGE_MIN_ROWS, STAGE_MIN_ROWS_MERGE
 from sink.postgres.writer import TableResult, WriteOptions, write_table
 from sink.records import Record, SchemaChange, TableSchema
@@ -316,7 +323,7 @@ class PostgreSQLDestinationConnector:
             by_table[(rec.schema, rec.table)].append(rec)
         out: dict[TableKey, TableResult] = {}
         for (schema, table), recs in by_table.items():
-            key = (table_name(schema), table_name(table))  # names over 63 bytes: shortened
+            key = (schema_name(schema), table_name(table))  # pg_…, over 63 bytes
             out[key] = await write_table(conn, self.catalog, opts, *key, recs)
         return out
 

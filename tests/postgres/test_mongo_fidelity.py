@@ -192,3 +192,32 @@ async def test_int64_the_event_states_is_bigint(make_dest: Maker, pg_schema_fact
     assert (one["canon"], two["strict"], three["relaxed"], three["later"],
             three["fresh"]) == (5, 6, 7, 8, 9)
     assert all(r["_cartridge_overflow"] is None for r in got.values())
+
+
+# --------------------------------------------------------------------------- item 6
+
+_SYSTEM = ["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"]
+
+
+async def test_system_column_names_and_pg_databases(make_dest: Maker, pg) -> None:
+    db = f"pg_{uuid.uuid4().hex[:10]}"  # a database name PostgreSQL refuses as a schema
+    try:
+        doc = {**{n: i for i, n in enumerate(_SYSTEM)}, "bbox": {"xmin": 1.5, "xmax": 2.5}}
+        await land(make_dest, db, [
+            event(db, 1, doc),
+            event(db, 2, {"other": 1}, ts=1700000000001),
+            event(db, 2, None, op="u", ts=1700000000002, updateDescription={
+                "updatedFields": json.dumps({"xmin": 10, "bbox.xmax": 20})}),
+        ])
+        schema = f"_src_{db}"
+        types = await column_types(pg, schema)
+        assert {f"_src_{n}" for n in _SYSTEM} <= set(types)
+        got = await table_rows(pg, schema)
+        one, two = got['{"$numberLong":"1"}'], got['{"$numberLong":"2"}']
+        assert {n: one[f"_src_{n}"] for n in _SYSTEM} == {n: i for i, n in enumerate(_SYSTEM)}
+        assert one["bbox"] == {"xmin": 1.5, "xmax": 2.5}  # inside jsonb: names as they are
+        assert two["_src_xmin"] == 10 and two["bbox"] == {"xmax": 20}
+        assert await pg.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+                                 db) == 0
+    finally:
+        await pg.execute(f"DROP SCHEMA IF EXISTS {quote(f'_src_{db}')} CASCADE")
