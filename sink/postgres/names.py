@@ -86,12 +86,9 @@ def table_name(name: str) -> str:
 
 def schema_name(name: str) -> str:
     """The schema a source database (or schema) is written to. PostgreSQL refuses schema
-    names starting ``pg_`` (reserved for its own): those get the prefix, and so does a name
-    that is the prefix followed by one (``_src_pg_x``), so two databases never share a
-    schema; every other name is kept as it is (existing schemas do not move)."""
-    rest = name
-    while rest.startswith(RESERVED_PREFIX):
-        rest = rest[len(RESERVED_PREFIX) :]
-    if rest.startswith("pg_"):
+    names starting ``pg_`` (reserved for its own): those get the prefix. Every other name is
+    kept as it is (existing schemas do not move), and the mapping is idempotent: the
+    service maps a record's names once and the destination again for library callers."""
+    if name.startswith("pg_"):
         name = RESERVED_PREFIX + name
     return table_name(name)
