@@ -89,11 +89,11 @@ async def test_look_alike_ids_are_distinct_rows(make_dest: Maker, pg_schema_fact
 # --------------------------------------------------------------------------- item 10
 
 
-def raw_event(db: str, after: str, *, key: str = f'{{"$oid": "{OID}"}}', op: str = "c",
-              ts: int = 1700000000000, **payload: Any) -> tuple[bytes, bytes]:
+def raw_event(db: str, after: str | None, *, key: str = f'{{"$oid": "{OID}"}}', op: str = "c",
+              ts: int = 1700000000000, coll: str = "t", **payload: Any) -> tuple[bytes, bytes]:
     """An event whose ``after`` text is given verbatim (shapes json_util cannot build)."""
     source = {"connector": "mongodb", "name": "srv", "ts_ms": ts, "db": db,
-              "collection": "t", "ord": 1}
+              "collection": coll, "ord": 1}
     value = {"op": op, "ts_ms": ts, "source": source, "after": after, **payload}
     return json.dumps({"id": key}).encode(), json.dumps(value).encode()
 
