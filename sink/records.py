@@ -4,11 +4,11 @@ A `Record` is one decoded change for one row. The decoder builds it from a Kafka
 message (pure, no I/O); the consumer stamps the Kafka coordinates on it; the
 batcher reduces records per key; the writer applies them.
 
-The BSON value types (`ObjectId`, `Binary`, `Int64`, `BsonDate`, `BsonUuid`) are the
-Python types that remember what a MongoDB value was where the plain type would forget:
-they behave as ``str``, ``bytes``, ``int``, ``datetime`` and ``UUID`` everywhere, and
-tell the writer which column type (int64 → bigint) and which JSON rendering (extended
-JSON inside jsonb) the value has. Relational values stay plain types.
+The BSON value types (`ObjectId`, `Binary`, `Int64`, `BsonUuid`, and a date's
+`BSON_UTC` zone) remember what a MongoDB value was where the plain type would forget:
+they behave as ``str``, ``bytes``, ``int``, ``UUID`` and an aware UTC ``datetime``
+everywhere, and tell the writer which column type (int64 → bigint) and which JSON
+rendering (extended JSON inside jsonb) the value has. Relational values stay plain.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 
@@ -49,10 +49,16 @@ class Int64(int):
     __slots__ = ()
 
 
-class BsonDate(datetime):
-    """A BSON date (an aware UTC datetime). Arithmetic on it keeps the type."""
+# A BSON date is a plain ``datetime`` in this zone: UTC under its own name. A datetime
+# subclass would cost a Python-level constructor call per date on the decoder's hot path;
+# the zone costs nothing (``epoch + timedelta`` keeps it) and survives pickling by name.
+BSON_UTC_NAME = "UTC (BSON)"
+BSON_UTC = timezone(timedelta(0), BSON_UTC_NAME)
 
-    __slots__ = ()
+
+def is_bson_date(value: datetime) -> bool:
+    """True for a datetime the MongoDB decoder made from a BSON date."""
+    return value.tzinfo is BSON_UTC or value.tzname() == BSON_UTC_NAME
 
 
 class BsonUuid(uuid.UUID):

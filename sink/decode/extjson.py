@@ -12,8 +12,9 @@ text is re-parsed with the exact standard-library parser and range-checked).
 Type mapping (the marker types are :mod:`sink.records`'s BSON value types): ObjectId →
 :class:`ObjectId` (a ``str`` of 24 lowercase hex digits); Int32 and an int64 without
 its ``$numberLong`` wrapper (relaxed mode) → ``int``; ``$numberLong`` → :class:`Int64`
-(an ``int``); Double → ``float``; Decimal128 → ``Decimal``; DateTime → :class:`BsonDate`
-(an aware UTC ``datetime``; ``{"$date": {"$numberLong": ms}}`` outside Python's range);
+(an ``int``); Double → ``float``; Decimal128 → ``Decimal``; DateTime → an aware
+``datetime`` in the ``BSON_UTC`` zone (``{"$date": {"$numberLong": ms}}`` outside
+Python's range);
 Binary subtype 4 (16 bytes) and ``$uuid`` → :class:`BsonUuid` (a ``UUID``), any other
 subtype → :class:`Binary` (a ``bytes`` that remembers its subtype); Undefined → ``None``;
 Timestamp, Regex, MinKey, MaxKey, Symbol, Code(+scope), DBPointer → a dict in canonical
@@ -38,14 +39,14 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sink.decode.extjson_key import Binary, ObjectId, canonical_key_text
 from sink.decode.jsontext import InexactNumber, parse_exact, parse_json
 from sink.errors import DecodeError
-from sink.records import BsonDate, BsonUuid, Int64
+from sink.records import BSON_UTC, BsonUuid, Int64
 
 __all__ = [
     "Binary",
@@ -62,8 +63,7 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 _U64_LIMIT = float(2**64)  # orjson keeps integers exact in [-2**63, 2**64)
 _I64_FLOOR = float(-(2**63))
-_UTC = UTC
-_EPOCH = BsonDate(1970, 1, 1, tzinfo=_UTC)  # + timedelta keeps the BsonDate type
+_EPOCH = datetime(1970, 1, 1, tzinfo=BSON_UTC)  # + timedelta keeps the zone: a BSON date
 _MS_MIN = -62135596800000  # 0001-01-01T00:00:00Z
 _MS_MAX = 253402300799999  # 9999-12-31T23:59:59.999Z
 
@@ -290,8 +290,8 @@ def date_from_ms(ms: int) -> Any:
 
 def _iso_date(s: str) -> datetime:
     try:
-        dt = BsonDate.fromisoformat(s)
-        dt = dt.replace(tzinfo=_UTC) if dt.tzinfo is None else dt.astimezone(_UTC)
+        dt = datetime.fromisoformat(s)
+        dt = dt.replace(tzinfo=BSON_UTC) if dt.tzinfo is None else dt.astimezone(BSON_UTC)
     except (ValueError, OverflowError):
         raise _bad(f"$date string is not ISO-8601 in range: {s!r:.60}") from None
     return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import base64
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from sink.records import Binary, BsonDate, BsonUuid, ObjectId
+from sink.records import BSON_UTC, Binary, BsonUuid, ObjectId, is_bson_date
 
 __all__ = ["escaped", "has_nul", "strip_nul", "to_json_text"]
 
@@ -59,12 +59,22 @@ def escaped(value: Any) -> dict[str, str]:
 
 
 def _json_default(value: Any) -> Any:
-    # The BSON value types (sink.records) reach here through OPT_PASSTHROUGH_SUBCLASS or
-    # because orjson has no encoder for a datetime/UUID subclass: see `to_json_text`.
-    if isinstance(value, ObjectId):
-        return {"$oid": str(value)}
-    if isinstance(value, BsonDate):
-        return {"$date": _iso_ms(value)}
+    # The BSON value types (sink.records) reach here through the passthrough options or
+    # because orjson has no encoder for a UUID subclass: see `to_json_text`. The commonest
+    # (ObjectIds, dates) are written as ready JSON fragments: a dict costs twice as much.
+    if type(value) is ObjectId:
+        return orjson.Fragment(b'{"$oid":"' + value.encode() + b'"}')
+    if type(value) is datetime:
+        if value.tzinfo is BSON_UTC or is_bson_date(value):
+            # orjson's own text (C, several times faster than isoformat): "...:05Z" or
+            # "...:05.123000Z"; a BSON date has whole milliseconds, so drop the last 3 digits.
+            text = orjson.dumps(value, option=orjson.OPT_UTC_Z)
+            if len(text) > 22:
+                text = text[:-5] + b'Z"'
+            return orjson.Fragment(b'{"$date":' + text + b"}")
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()  # what orjson writes for them (time with a zone too)
     if isinstance(value, Binary):
         return _binary(value, value.subtype)
     if isinstance(value, BsonUuid):
@@ -77,8 +87,6 @@ def _json_default(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, timedelta):
         return value.total_seconds()
-    if isinstance(value, bool):
-        return bool(value)
     if isinstance(value, int):  # Int64 (a subclass), or beyond 64 bits
         return orjson.Fragment(int.__repr__(value).encode())
     if isinstance(value, str):  # any other subclass: passed through, written as it is
@@ -93,12 +101,6 @@ def _json_default(value: Any) -> Any:
 def _binary(data: bytes, subtype: int) -> dict[str, Any]:
     b64 = base64.b64encode(data).decode("ascii")
     return {"$binary": {"base64": b64, "subType": format(subtype, "02x")}}
-
-
-def _iso_ms(value: datetime) -> str:
-    """MongoDB's relaxed extended-JSON date text: UTC, milliseconds only when not zero."""
-    utc = value.astimezone(UTC).replace(tzinfo=None)
-    return utc.isoformat(timespec="milliseconds" if utc.microsecond else "seconds") + "Z"
 
 
 def _special(value: float | Decimal) -> str:
@@ -121,7 +123,8 @@ def _json_clean(value: Any) -> Any:
     return value
 
 
-_SUBCLASSES = orjson.OPT_PASSTHROUGH_SUBCLASS  # ObjectId (a str), Int64 (an int) → default
+# ObjectId (a str), Int64 (an int) and dates (a BSON date's zone) go through _json_default.
+_SUBCLASSES = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _dumps(value: Any) -> bytes:

@@ -34,7 +34,7 @@ from sink.postgres.jsonb import escaped as escaped
 from sink.postgres.jsonb import has_nul as has_nul
 from sink.postgres.jsonb import strip_nul as strip_nul
 from sink.postgres.jsonb import to_json_text as to_json_text
-from sink.records import Binary, BsonDate, BsonUuid, Int64, ObjectId
+from sink.records import Binary, BsonUuid, Int64, ObjectId
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -229,7 +229,7 @@ def _fits_real(value: float) -> bool:
 _AS_IS: dict[str, frozenset[type]] = {
     BOOLEAN: frozenset({bool}), INTEGER: frozenset({int}), BIGINT: frozenset({int, Int64}),
     NUMERIC: frozenset({int, Int64, Decimal}), DOUBLE: frozenset({float}),
-    TEXT: frozenset({str, ObjectId}), TIMESTAMPTZ: frozenset({datetime, BsonDate}),
+    TEXT: frozenset({str, ObjectId}), TIMESTAMPTZ: frozenset({datetime}),
     TIMESTAMP: frozenset({datetime}), DATE: frozenset({date}), TIME: frozenset({time}),
     INTERVAL: frozenset({timedelta}), BYTEA: frozenset({bytes, Binary}),
     UUID: frozenset({uuid.UUID, BsonUuid}),
@@ -252,7 +252,7 @@ def _fast(values: list[Any], column: str, types: set[type]) -> bool:
         ints = [v for v in values if v is not None]
         lo, hi = INT32 if column == INTEGER else INT64
         return bool(lo <= min(ints) and max(ints) <= hi)
-    elif datetime in types or BsonDate in types:
+    elif datetime in types:
         aware = column == TIMESTAMPTZ
         return all((v.tzinfo is not None) is aware for v in values if v is not None)
     return True

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sink.decode import extjson
 from sink.decode.extjson import Binary, ObjectId, canonical_key_text
 from sink.errors import DecodeError
-from sink.records import BsonDate, BsonUuid
+from sink.records import BSON_UTC, BsonUuid, is_bson_date
 from sink.records import Int64 as Int64Marker
 from tests import paths
 
@@ -125,7 +125,7 @@ def test_decimal128() -> None:
 def test_dates_every_form(text: str) -> None:
     value = load(text)
     assert value == datetime(2026, 7, 3, 17, 59, 45, 729000, tzinfo=UTC)
-    assert value.tzinfo is UTC
+    assert value.utcoffset() == timedelta(0) and is_bson_date(value)  # UTC, marked BSON
 
 
 @pytest.mark.parametrize(
@@ -544,7 +544,7 @@ def _ours(v: Any, long: bool = False) -> Any:
     if isinstance(v, Decimal128):
         return v.to_decimal()
     if isinstance(v, datetime):
-        return BsonDate.fromtimestamp(v.timestamp(), UTC).replace(microsecond=v.microsecond)
+        return v.astimezone(BSON_UTC)
     if isinstance(v, DatetimeMS):
         return {"$date": {"$numberLong": str(int(v))}}
     if isinstance(v, uuid.UUID):
@@ -592,6 +592,8 @@ def _same(a: Any, b: Any, path: str = "$") -> None:
         assert a == b and a.subtype == b.subtype, path
     elif isinstance(b, float):
         assert a == b and math.copysign(1, a) == math.copysign(1, b), (path, a, b)
+    elif isinstance(b, datetime):
+        assert a == b and is_bson_date(a) == is_bson_date(b), (path, a, b)
     else:
         assert a == b, (path, a, b)
 
