@@ -3,14 +3,69 @@
 A `Record` is one decoded change for one row. The decoder builds it from a Kafka
 message (pure, no I/O); the consumer stamps the Kafka coordinates on it; the
 batcher reduces records per key; the writer applies them.
+
+The BSON value types (`ObjectId`, `Binary`, `Int64`, `BsonUuid`, and a date's
+`BSON_UTC` zone) remember what a MongoDB value was where the plain type would forget:
+they behave as ``str``, ``bytes``, ``int``, ``UUID`` and an aware UTC ``datetime``
+everywhere, and tell the writer which column type (int64 → bigint) and which JSON
+rendering (extended JSON inside jsonb) the value has. Relational values stay plain.
 """
 
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+
+class ObjectId(str):
+    """A BSON ObjectId: its 24 lowercase hex digits, marked as an ObjectId."""
+
+    __slots__ = ()
+
+
+class Binary(bytes):
+    """BSON binary data of any subtype but a 16-byte UUID (subtype 4), which is a `BsonUuid`."""
+
+    subtype: int
+
+    def __new__(cls, data: bytes, subtype: int) -> Binary:
+        obj = super().__new__(cls, data)
+        obj.subtype = subtype
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Binary, (bytes(self), self.subtype))
+
+    def __repr__(self) -> str:
+        return f"Binary({bytes(self)!r}, {self.subtype})"
+
+
+class Int64(int):
+    """An integer the event states is a BSON int64 (``{"$numberLong": ...}``)."""
+
+    __slots__ = ()
+
+
+# A BSON date is a plain ``datetime`` in this zone: UTC under its own name. A datetime
+# subclass would cost a Python-level constructor call per date on the decoder's hot path;
+# the zone costs nothing (``epoch + timedelta`` keeps it) and survives pickling by name.
+BSON_UTC_NAME = "UTC (BSON)"
+BSON_UTC = timezone(timedelta(0), BSON_UTC_NAME)
+
+
+def is_bson_date(value: datetime) -> bool:
+    """True for a datetime the MongoDB decoder made from a BSON date."""
+    return value.tzinfo is BSON_UTC or value.tzname() == BSON_UTC_NAME
+
+
+class BsonUuid(uuid.UUID):
+    """A BSON binary of subtype 4 holding 16 bytes: a UUID."""
+
+    __slots__ = ()
+
 
 # A path into a document: ("address", "city") for MongoDB's "address.city".
 # A one-element path names a top-level column.

@@ -9,13 +9,18 @@ paths: bare ``NaN``/``Infinity`` tokens (rewritten to ``$numberDouble`` wrappers
 orjson again) and integer literals beyond 64 bits (orjson turns them into floats; the
 text is re-parsed with the exact standard-library parser and range-checked).
 
-Type mapping: ObjectId → :class:`ObjectId` (a ``str`` of 24 lowercase hex digits);
-Int32/Int64 → ``int``; Double → ``float``; Decimal128 → ``Decimal``; DateTime → aware
-UTC ``datetime`` (or ``{"$date": {"$numberLong": ms}}`` outside Python's range); Binary
-subtype 0 → ``bytes``, subtype 4 (16 bytes) → ``UUID``, other subtypes → :class:`Binary`
-(a ``bytes`` that remembers its subtype); ``$uuid`` → ``UUID``; Undefined → ``None``;
+Type mapping (the marker types are :mod:`sink.records`'s BSON value types): ObjectId →
+:class:`ObjectId` (a ``str`` of 24 lowercase hex digits); Int32 and an int64 without
+its ``$numberLong`` wrapper (relaxed mode) → ``int``; ``$numberLong`` → :class:`Int64`
+(an ``int``); Double → ``float``; Decimal128 → ``Decimal``; DateTime → an aware
+``datetime`` in the ``BSON_UTC`` zone (``{"$date": {"$numberLong": ms}}`` outside
+Python's range);
+Binary subtype 4 (16 bytes) and ``$uuid`` → :class:`BsonUuid` (a ``UUID``), any other
+subtype → :class:`Binary` (a ``bytes`` that remembers its subtype); Undefined → ``None``;
 Timestamp, Regex, MinKey, MaxKey, Symbol, Code(+scope), DBPointer → a dict in canonical
-extended-JSON form (stored as jsonb).
+extended-JSON form (stored as jsonb). A DBRef (``{"$ref", "$id", "$db"?, ...}``) is a
+document by MongoDB's own definition and stays one, whatever its ``$id``: the pre-1.4
+writer rendered the deprecated DBPointer in that same shape, and the common DBRef wins.
 
 :class:`ObjectId`, :class:`Binary` and :func:`canonical_key_text` (the primary-key text of
 an ``_id``) live in :mod:`sink.decode.extjson_key` and are re-exported here; the JSON-text layer
@@ -34,13 +39,14 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sink.decode.extjson_key import Binary, ObjectId, canonical_key_text
 from sink.decode.jsontext import InexactNumber, parse_exact, parse_json
 from sink.errors import DecodeError
+from sink.records import BSON_UTC, BsonUuid, Int64
 
 __all__ = [
     "Binary",
@@ -57,8 +63,7 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 _U64_LIMIT = float(2**64)  # orjson keeps integers exact in [-2**63, 2**64)
 _I64_FLOOR = float(-(2**63))
-_UTC = UTC
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=BSON_UTC)  # + timedelta keeps the zone: a BSON date
 _MS_MIN = -62135596800000  # 0001-01-01T00:00:00Z
 _MS_MAX = 253402300799999  # 9999-12-31T23:59:59.999Z
 
@@ -143,8 +148,11 @@ def _walk_dict(d: dict[str, Any], limit: int, exact: bool, plain: bool = False) 
             if n == 1:  # {"$oid": ..}, {"$date": ..}: what _wrapper would do, one call less
                 simple = _SIMPLE.get(k0)
                 if simple is not None:
-                    return simple(d[k0], exact)
-            if n <= 2 or k0 in _STRICT_KEYWORDS:
+                    try:
+                        return simple(d[k0], exact)
+                    except DecodeError as exc:
+                        return _not_a_wrapper(d, limit, exact, exc)
+            if n <= 2:
                 return _wrapper(d, k0, next(it, None), limit, exact)
         elif n == 2:
             k1 = next(it)
@@ -179,21 +187,32 @@ def _ordinary(d: dict[str, Any], limit: int, exact: bool) -> dict[str, Any]:
 
 
 def _wrapper(d: dict[str, Any], k0: str, k1: str | None, limit: int, exact: bool) -> Any:
-    """``d`` has a ``$`` key among its first two: convert it if it is a type wrapper."""
+    """``d`` has one or two keys, a ``$`` key among them: convert it if it is a type wrapper."""
     if k0 in _KEYWORDS:
         kw, other = k0, k1
     elif k1 is not None and k1 in _KEYWORDS:
         kw, other = k1, k0
     else:
         return _ordinary(d, limit, exact)
-    if len(d) > 2:
-        raise _bad(f"extended-JSON {kw} wrapper has extra keys: {list(d)[:5]}")
-    simple = _SIMPLE.get(kw)
-    if simple is None:
-        return _PAIRED[kw](d, other, limit, exact)
-    if other is not None:
-        raise _bad(f"extended-JSON {kw} wrapper has an extra key {other!r:.40}")
-    return simple(d[kw], exact)
+    try:
+        paired = _PAIRED.get(kw)
+        if paired is not None:
+            return paired(d, other, limit, exact)
+        if other is None:
+            return _SIMPLE[kw](d[kw], exact)
+    except DecodeError as exc:
+        return _not_a_wrapper(d, limit, exact, exc)
+    return _ordinary(d, limit, exact)  # a one-key wrapper with a second key is no wrapper
+
+
+def _not_a_wrapper(d: dict[str, Any], limit: int, exact: bool, exc: DecodeError) -> Any:
+    """A ``$`` document that does not parse as the type its key names is user data (legal
+    field names since MongoDB 5: ``{"$date": "x"}``, ``{"$oid": "zzz"}``): an ordinary
+    sub-document. Debezium never writes a malformed wrapper for a real value; a fault in
+    the values inside (a bare integer beyond int64) still fails in the ordinary walk."""
+    if exc.code == "too_deep":
+        raise exc
+    return _ordinary(d, limit, exact)
 
 
 def _oid(v: Any, exact: bool = False) -> ObjectId:
@@ -208,7 +227,7 @@ def _int32(v: Any, exact: bool) -> int:
     raise _bad(f"$numberInt must be an int32 string, got {v!r:.60}")
 
 
-def _long(v: Any, exact: bool = False) -> int:
+def _long(v: Any, exact: bool = False) -> Int64:
     if type(v) is str and _INT_TEXT.fullmatch(v):
         n = int(v)
     elif type(v) is int:
@@ -217,7 +236,7 @@ def _long(v: Any, exact: bool = False) -> int:
         raise _bad(f"$numberLong must be an int64 string, got {v!r:.60}")
     if not INT64_MIN <= n <= INT64_MAX:
         raise _bad(f"$numberLong {v!r:.60} is outside the int64 range", "number_out_of_range")
-    return n
+    return Int64(n)
 
 
 def _double(v: Any, exact: bool) -> float:
@@ -272,7 +291,7 @@ def date_from_ms(ms: int) -> Any:
 def _iso_date(s: str) -> datetime:
     try:
         dt = datetime.fromisoformat(s)
-        dt = dt.replace(tzinfo=_UTC) if dt.tzinfo is None else dt.astimezone(_UTC)
+        dt = dt.replace(tzinfo=BSON_UTC) if dt.tzinfo is None else dt.astimezone(BSON_UTC)
     except (ValueError, OverflowError):
         raise _bad(f"$date string is not ISO-8601 in range: {s!r:.60}") from None
     return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
@@ -293,10 +312,8 @@ def _binary_value(b64: Any, subtype: int) -> Any:
         data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raise _bad(f"$binary is not valid base64: {b64!r:.60}") from None
-    if subtype == 0:
-        return data
     if subtype == 4 and len(data) == 16:
-        return uuid.UUID(bytes=data)
+        return BsonUuid(bytes=data)
     return Binary(data, subtype)
 
 
@@ -314,7 +331,7 @@ def _binary(d: dict[str, Any], other: str | None, limit: int, exact: bool) -> An
 def _uuid(v: Any, exact: bool) -> uuid.UUID:
     if type(v) is not str or not _UUID_TEXT.fullmatch(v):
         raise _bad(f"$uuid must be a UUID string, got {v!r:.60}")
-    return uuid.UUID(v)
+    return BsonUuid(v)
 
 
 def _timestamp(v: Any, exact: bool) -> dict[str, Any]:
@@ -386,22 +403,6 @@ def _db_pointer(v: Any, exact: bool) -> dict[str, Any]:
     return _pointer(v.get("$ref"), v.get("$id"))
 
 
-def _ref(d: dict[str, Any], other: str | None, limit: int, exact: bool) -> Any:
-    # Legacy (strict) DBPointer {"$ref": ns, "$id": {"$oid": ..}}; any other shape (a DBRef
-    # with a non-ObjectId id, or with $db) is an ordinary sub-document.
-    oid = d.get("$id")
-    if (
-        other == "$id"
-        and type(d["$ref"]) is str
-        and type(oid) is dict
-        and len(oid) == 1
-        and type(oid.get("$oid")) is str
-        and _HEX24.fullmatch(oid["$oid"])
-    ):
-        return _pointer(d["$ref"], oid)
-    return _ordinary(d, limit, exact)
-
-
 def _undefined(v: Any, exact: bool) -> None:
     if v is not True:
         raise _bad(f"$undefined must be true, got {v!r:.60}")
@@ -429,8 +430,5 @@ _PAIRED: dict[str, Callable[[dict[str, Any], str | None, int, bool], Any]] = {
     "$binary": _binary,
     "$code": _code,
     "$regex": _regex_legacy,
-    "$ref": _ref,
 }
 _KEYWORDS = frozenset(_SIMPLE) | frozenset(_PAIRED)
-# Keywords that can never start an ordinary document with more than two keys.
-_STRICT_KEYWORDS = _KEYWORDS - {"$regex", "$ref"}

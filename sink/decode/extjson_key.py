@@ -5,6 +5,14 @@ that remember a BSON subtype) keep what plain Python types would lose;
 :func:`canonical_key_text` turns a decoded ``_id`` into the primary-key text: ObjectId →
 its hex, str → itself, anything else → compact canonical Extended JSON v2 in which every
 number MongoDB considers equal (int32, int64, integral double) has one text.
+
+Distinct ``_id`` values must give distinct texts, and the three kinds of text above can meet: a
+string of 24 lowercase hex digits reads like an ObjectId, and a string such as
+``{"$numberLong":"1005"}``, ``null`` or ``true`` reads like another type's text. Such a
+string (24 lowercase hex digits, a first character ``{``, ``[`` or ``"``, or exactly
+``null``/``true``/``false``) is written as its JSON string literal instead, in double
+quotes, a form no other branch produces. ObjectIds and every other string keep the text
+they always had, so existing tables keep their keys.
 All three are re-exported by :mod:`sink.decode.extjson`.
 """
 
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,44 +29,42 @@ from typing import Any
 import orjson
 
 from sink.errors import DecodeError
+from sink.records import Binary, ObjectId
 
 __all__ = ["Binary", "ObjectId", "canonical_key_text"]
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OID_LIKE = re.compile(r"[0-9a-f]{24}")
+_JSON_LIKE = frozenset({"null", "true", "false"})
 
 
-class ObjectId(str):
-    """A BSON ObjectId: its 24 lowercase hex digits, marked as an ObjectId."""
+def canonical_key_text(value: Any, *, plain: bool = False) -> str:
+    """The primary-key text of a decoded MongoDB ``_id`` (see the module docstring).
 
-    __slots__ = ()
-
-
-class Binary(bytes):
-    """BSON binary data whose subtype is neither 0 (plain ``bytes``) nor a 16-byte UUID."""
-
-    subtype: int
-
-    def __new__(cls, data: bytes, subtype: int) -> Binary:
-        obj = super().__new__(cls, data)
-        obj.subtype = subtype
-        return obj
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Binary, (bytes(self), self.subtype))
-
-    def __repr__(self) -> str:
-        return f"Binary({bytes(self)!r}, {self.subtype})"
-
-
-def canonical_key_text(value: Any) -> str:
-    """The primary-key text of a decoded MongoDB ``_id`` (see the module docstring)."""
-    if isinstance(value, str):
+    ``plain``: the id comes from an SMT-flattened record, where an ObjectId arrives as its
+    hex string and cannot be told from a string: 24 lowercase hex digits then stay bare,
+    as an ObjectId's key text (the only reading that keeps ObjectId keys stable)."""
+    if isinstance(value, ObjectId):
         return str(value)
+    if isinstance(value, str):
+        text = str(value)
+        if _looks_typed(text) and not (plain and _OID_LIKE.fullmatch(text)):
+            return orjson.dumps(text).decode()
+        return text
     out: list[str] = []
     _canon(value, out, 0)
     return "".join(out)
+
+
+def _looks_typed(text: str) -> bool:
+    """True for a string whose bare text another ``_id`` type could also produce."""
+    return (
+        text[:1] in ("{", "[", '"')
+        or text in _JSON_LIKE
+        or (len(text) == 24 and _OID_LIKE.fullmatch(text) is not None)
+    )
 
 
 def _canon(v: Any, out: list[str], depth: int) -> None:

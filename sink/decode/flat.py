@@ -109,12 +109,12 @@ def _single_id_key(key_payload: Any) -> bool:
 
 def _mongo_key(key_payload: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
     if _single_id_key(key_payload) and key_payload["id"] is not None:
-        return {"_id": extjson.canonical_key_text(key_payload["id"])}
+        return {"_id": extjson.canonical_key_text(key_payload["id"], plain=True)}
     if key_payload is not None:
         raise fail("bad_key", f'flattened MongoDB key must be {{"id": ...}}: {show(key_payload)}')
     if fields.get("_id") is None:
         raise fail("missing_key", "flattened MongoDB record without a key or an _id")
-    return {"_id": extjson.canonical_key_text(fields["_id"])}
+    return {"_id": extjson.canonical_key_text(fields["_id"], plain=True)}
 
 
 def _relational_key(key_payload: Any, key_schema: Any, options: DecoderOptions) -> dict[str, Any]:

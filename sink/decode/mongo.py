@@ -7,10 +7,12 @@
   ``updateDescription`` (updatedFields JSON text, removedFields, truncatedArrays); 2.x+
   ``before`` pre-images are ignored for values.
 
-The document id always comes from the Kafka key (``{"id": "<extended JSON>"}``, either
-the pre-1.4 or the 1.4+ rendering, or an SMT-rewritten ``{"id": <plain value>}``) and is
-canonicalised with :func:`sink.decode.extjson.canonical_key_text`; the ``_id`` column of every
-upserted document is set to that same text.
+The document id comes from the Kafka key (``{"id": "<extended JSON>"}``, either the
+pre-1.4 or the 1.4+ rendering, or an SMT-rewritten ``{"id": <plain value>}``); without a
+key (``warp-sink decode`` with no ``--key``), from a legacy oplog event's ``filter`` or the
+document's own ``_id``. It is canonicalised with
+:func:`sink.decode.extjson.canonical_key_text`; the ``_id`` column of every upserted
+document is set to that same text.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def mongo_key(
     if type(key_payload) is not dict or len(key_payload) != 1 or "id" not in key_payload:
         raise fail("bad_key", f'MongoDB key must be {{"id": ...}}, got {show(key_payload)}')
     raw = key_payload["id"]
-    if type(raw) is str and not plain:
+    typed = type(raw) is str and not plain
+    if typed:
         m = _OID_KEY.fullmatch(raw)
         if m is not None:  # the usual id, an ObjectId: no need for the general parser
             return {"_id": m.group(1).lower()}
@@ -54,7 +57,7 @@ def mongo_key(
         raise fail("bad_key", "MongoDB key id is null")
     else:  # ExtractNewDocumentState rewrote the key to {"id": <plain value>}
         value = raw
-    return {"_id": extjson.canonical_key_text(value)}
+    return {"_id": extjson.canonical_key_text(value, plain=not typed)}
 
 
 def _document(text: Any, what: str, options: DecoderOptions) -> dict[str, Any]:
@@ -123,6 +126,8 @@ def decode_mongo(
             source_ts=utc_from_ms(position[0]), **kw,
         )  # fmt: skip
 
+    if key is None:  # no Kafka key (warp-sink decode without --key): a legacy oplog filter
+        key = _filter_key(payload.get("filter"), options)
     if op == "d":
         if key is None:
             raise fail("missing_key", "MongoDB delete without a Kafka key (the id is only there)")
@@ -152,6 +157,17 @@ def decode_mongo(
             raise fail("missing_key", "MongoDB partial update without a Kafka key")
         return record(Kind.PATCH, key, patch=patch)
     raise fail("unknown_op", f"MongoDB events have no op={op!r}")
+
+
+def _filter_key(text: Any, options: DecoderOptions) -> dict[str, Any] | None:
+    """``{"_id": text}`` from a legacy oplog event's ``filter`` (the oplog's ``o2``,
+    ``{"_id": <id>}``), or None when there is none."""
+    if text is None:
+        return None
+    doc = _document(text, "filter", options)
+    if "_id" not in doc:
+        return None
+    return {"_id": extjson.canonical_key_text(doc["_id"])}
 
 
 def _upsert(make: Any, key: dict[str, Any] | None, doc: dict[str, Any]) -> Record:

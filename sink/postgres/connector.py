@@ -26,7 +26,7 @@ from sink.postgres.catalog import Catalog
 from sink.postgres.errors import StaleCatalog, classify
 from sink.postgres.isolate import merge_tables, prepare_unit, row_too_big
 from sink.postgres.metadata import Conn
-from sink.postgres.names import DELETED_AT, IS_DELETED, quote, table_name
+from sink.postgres.names import DELETED_AT, IS_DELETED, quote, schema_name, table_name
 from sink.postgres.outcome import TableResult, WriteOptions
 from sink.postgres.seed_api import SeedSchemaApi
 from sink.postgres.squeeze import next_budget
@@ -288,7 +288,7 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
             by_table[(rec.schema, rec.table)].append(rec)
         out: dict[TableKey, TableResult] = {}
         for (schema, table), recs in by_table.items():
-            key = (table_name(schema), table_name(table))  # names over 63 bytes: shortened
+            key = (schema_name(schema), table_name(table))  # pg_…, over 63 bytes
             out[key] = await write_table(conn, self.catalog, opts, *key, recs)
         return out
 

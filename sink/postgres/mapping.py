@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sink.config import MappingConfig
-from sink.postgres.names import table_name
+from sink.postgres.names import schema_name, table_name
 
 
 class Router:
@@ -22,7 +22,7 @@ class Router:
         else:
             schema = self.cfg.schema_template.format(db=db, collection=collection)
             table = self.cfg.table_template.format(db=db, collection=collection)
-        out = (table_name(schema), table_name(table))
+        out = (schema_name(schema), table_name(table))
         self._cache[key] = out
         return out
 

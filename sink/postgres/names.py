@@ -35,6 +35,9 @@ RESERVED: dict[str, str] = {
 
 RESERVED_PREFIX = "_src_"
 
+# PostgreSQL's system columns: every table has them, so no user column may take the name.
+SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
 
 def quote(name: str) -> str:
     """Quote an identifier: always, whatever it contains."""
@@ -64,12 +67,28 @@ def shorten(name: str) -> str:
 
 
 def column_name(field: str) -> str:
-    """The column a source field is stored in: reserved names and the empty name (not an
-    identifier PostgreSQL accepts) get a prefix."""
-    if not field or field in RESERVED or field.startswith(RESERVED_PREFIX):
+    """The column a source field is stored in: reserved names, PostgreSQL's system column
+    names (``xmin``...) and the empty name (not an identifier PostgreSQL accepts) get a
+    prefix; so does a name that already has it, so two fields never share a column."""
+    if (
+        not field
+        or field in RESERVED
+        or field in SYSTEM_COLUMNS
+        or field.startswith(RESERVED_PREFIX)
+    ):
         field = RESERVED_PREFIX + field
     return shorten(field)
 
 
 def table_name(name: str) -> str:
     return shorten(name) if name else RESERVED_PREFIX
+
+
+def schema_name(name: str) -> str:
+    """The schema a source database (or schema) is written to. PostgreSQL refuses schema
+    names starting ``pg_`` (reserved for its own): those get the prefix. Every other name is
+    kept as it is (existing schemas do not move), and the mapping is idempotent: the
+    service maps a record's names once and the destination again for library callers."""
+    if name.startswith("pg_"):
+        name = RESERVED_PREFIX + name
+    return table_name(name)

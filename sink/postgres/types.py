@@ -9,6 +9,8 @@ Work is done a column at a time (`target_type`, `adapt_column`): the common case
 every value of a batch has a type the column takes as it is, costs a few C-level passes
 over the column instead of a Python call per value.
 
+How values are written as JSON (jsonb columns, the overflow) is `sink.postgres.jsonb`.
+
 NUL characters: PostgreSQL's ``text`` and ``jsonb`` cannot hold U+0000. A string (or a
 document containing one) with a NUL is stored in its column with the NULs removed, and its
 exact original is kept in ``_cartridge_overflow`` under the column's name as
@@ -20,7 +22,6 @@ overflow warning, without an exact copy.
 
 from __future__ import annotations
 
-import base64
 import math
 import uuid
 from collections.abc import Iterable
@@ -28,9 +29,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from sink.postgres.dates import far_date_fits
+
+# Re-exported: the writer and the statements take the JSON rendering from here.
+from sink.postgres.jsonb import escaped as escaped
+from sink.postgres.jsonb import has_nul as has_nul
+from sink.postgres.jsonb import strip_nul as strip_nul
+from sink.postgres.jsonb import to_json_text as to_json_text
+from sink.records import Binary, BsonUuid, Int64, ObjectId
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -64,6 +70,8 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
     if isinstance(value, bool):
         return BOOLEAN
     if isinstance(value, int):
+        if type(value) is Int64:
+            return BIGINT  # the event says int64 ({"$numberLong"}), whatever the value
         if INT32[0] <= value <= INT32[1]:
             return INTEGER
         if INT64[0] <= value <= INT64[1]:
@@ -238,11 +246,12 @@ def _fits_real(value: float) -> bool:
 
 # Python types a column takes as they are, once the column-wide checks below pass.
 _AS_IS: dict[str, frozenset[type]] = {
-    BOOLEAN: frozenset({bool}), INTEGER: frozenset({int}), BIGINT: frozenset({int}),
-    NUMERIC: frozenset({int, Decimal}), DOUBLE: frozenset({float}), TEXT: frozenset({str}),
-    TIMESTAMPTZ: frozenset({datetime}), TIMESTAMP: frozenset({datetime}),
-    DATE: frozenset({date}), TIME: frozenset({time}), INTERVAL: frozenset({timedelta}),
-    BYTEA: frozenset({bytes}), UUID: frozenset({uuid.UUID}),
+    BOOLEAN: frozenset({bool}), INTEGER: frozenset({int}), BIGINT: frozenset({int, Int64}),
+    NUMERIC: frozenset({int, Int64, Decimal}), DOUBLE: frozenset({float}),
+    TEXT: frozenset({str, ObjectId}), TIMESTAMPTZ: frozenset({datetime}),
+    TIMESTAMP: frozenset({datetime}), DATE: frozenset({date}), TIME: frozenset({time}),
+    INTERVAL: frozenset({timedelta}), BYTEA: frozenset({bytes, Binary}),
+    UUID: frozenset({uuid.UUID, BsonUuid}),
 }
 
 
@@ -306,85 +315,6 @@ def _adapt_json(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
             overflow[i] = escaped(v)
             texts[i] = to_json_text(strip_nul(v))
     return texts, overflow
-
-
-def has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(has_nul(v) for v in value)
-    return False
-
-
-def strip_nul(value: Any) -> Any:
-    """``value`` with every NUL character removed from its strings and keys."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strip_nul(v) for v in value]
-    return value
-
-
-def escaped(value: Any) -> dict[str, str]:
-    """The overflow form of a value PostgreSQL cannot hold as it is (see the module doc)."""
-    return {"$json": _dumps(value).decode("utf-8")}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        if value.is_finite():
-            return orjson.Fragment(str(value).encode())  # exact number, not a float
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, int):  # beyond 64 bits
-        return orjson.Fragment(str(value).encode())
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-def _json_clean(value: Any) -> Any:
-    # orjson writes NaN/Infinity as null; JSON has no such numbers, so keep them as strings.
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value < 2**64:
-        return orjson.Fragment(str(value).encode())
-    if isinstance(value, dict):
-        return {str(k): _json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_clean(v) for v in value]
-    return value
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        raw = orjson.dumps(value, default=_json_default)
-    except (TypeError, orjson.JSONEncodeError):
-        return orjson.dumps(_json_clean(value), default=_json_default)
-    if b"null" in raw and _has_nonfinite(value):
-        return orjson.dumps(_json_clean(value), default=_json_default)
-    return raw
-
-
-def to_json_text(value: Any) -> str:
-    """Render a value as JSON text for a jsonb column: timestamps ISO-8601, decimals exact,
-    bytes base64, UUIDs as strings, int64 exact, NaN/Infinity as strings."""
-    return _dumps(value).decode("utf-8")
-
-
-def _has_nonfinite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_nonfinite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nonfinite(v) for v in value)
-    return False
 
 
 def array_cast(pg_type: str) -> str:

@@ -4,7 +4,9 @@
                      [--registry URL] [--topic T] [--key FILE] VALUE_FILE
 
 ``VALUE_FILE`` holds the message value bytes exactly as on Kafka (``-`` reads stdin; an
-empty file is a tombstone); ``--key FILE`` the key bytes. Avro needs ``--registry`` (or
+empty file is a tombstone); ``--key FILE`` the key bytes. Without ``--key``, a MongoDB
+document's id comes from the event itself: the full document's ``_id``, or the ``filter``
+of a legacy (1.x oplog) update or delete. Avro needs ``--registry`` (or
 ``WARP__SOURCE__SCHEMA_REGISTRY_URL``); registry credentials come from
 ``WARP__SOURCE__SCHEMA_REGISTRY_USERNAME`` / ``_PASSWORD`` / ``_TOKEN`` / ``_CAFILE``, never
 from the command line.

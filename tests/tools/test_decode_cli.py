@@ -192,3 +192,25 @@ def test_registry_password_never_printed(
                          write(tmp_path, "v", b"\x00\x00\x00\x00\x01\x02")], capsys)
         assert code == 1 and out["error"] == "registry_unauthorized"
         assert secret not in json.dumps(out)
+
+
+def test_legacy_oplog_events_without_key_take_the_id_from_filter(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17, item 14: no --key, a 1.x oplog update or delete: the _id is the filter's."""
+    code, out = run([str(FIXTURES / "debezium-mongodb/v1x-docs/"
+                             "update_u_oplog_patch_filter.payload.json")], capsys)
+    assert code == 0, out
+    assert (out["action"], out["key"]) == ("patch", {"_id": '{"$numberLong":"1004"}'})
+    assert out["patch"]["set"] == {"first_name": "Anne Marie"}
+    code, out = run([str(FIXTURES / "debezium-mongodb/v1x-docs/"
+                             "delete_d_oplog_filter.payload.json")], capsys)
+    assert code == 0 and (out["action"], out["key"]) == (
+        "delete", {"_id": '{"$numberLong":"1004"}'})
+    event = json.loads((FIXTURES / "debezium-mongodb/v1x-docs/"
+                        "update_u_oplog_patch_filter.payload.json").read_text())
+    event["filter"] = json.dumps({"_id": {"$oid": OID}})
+    code, out = run([write(tmp_path, "v.json", json.dumps(event).encode())], capsys)
+    assert code == 0 and out["key"] == {"_id": OID}
+    event["filter"] = json.dumps({"x": 1})  # a filter without an _id: still no key
+    code, out = run([write(tmp_path, "v.json", json.dumps(event).encode())], capsys)
+    assert (code, out["error"]) == (1, "missing_key")
