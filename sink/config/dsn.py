@@ -36,6 +36,10 @@ _AT_HINT = ("a password holding '@' or '/' as written? In a URL they are written
             "destination.password_file, where it needs no encoding")
 
 
+# Secrets a connection string may hold: masked when shown, scrubbed from logs.
+SECRET_PARAMS = ("password", "sslpassword")
+
+
 class DsnError(ValueError):
     """A connection string libpq would not read (the message quotes none of it)."""
 
@@ -56,6 +60,10 @@ class Dsn:
         """The database name as the server will see it: ``dbname``, else libpq's default,
         the user name (``postgres`` when neither is given here)."""
         return self.params.get("dbname") or self.params.get("user") or "postgres"
+
+    @property
+    def secrets(self) -> list[str]:
+        return [v for k in SECRET_PARAMS if (v := self.params.get(k))]
 
     def for_asyncpg(self) -> str:
         """The same connection as a URI asyncpg reads exactly as libpq read the original,
@@ -86,7 +94,9 @@ class Dsn:
             for h, pt in zip(hosts, ports, strict=False))
         db = p.pop("dbname", "")
         path = f"/{quote(db, safe='')}" if db else ""
-        query = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in p.items())
+        query = "&".join(f"{quote(k, safe='')}="
+                         f"{mask if k in SECRET_PARAMS and v else quote(v, safe='/')}"
+                         for k, v in p.items())
         return f"{self.scheme}://{auth}{netloc}{path}{'?' + query if query else ''}"
 
 

@@ -6,6 +6,9 @@ quoting any of them, and hands asyncpg a string asyncpg reads the same way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +17,8 @@ from asyncpg.connect_utils import _parse_connect_dsn_and_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sink.config import DsnError, parse_dsn, show_dsn
+from sink import logs
+from sink.config import DsnError, load_settings, parse_dsn, secret_values, show_dsn
 from sink.errors import ConfigError
 from sink.postgres import PostgreSQLDestinationConnector
 from tests.config import libpq
@@ -199,3 +203,27 @@ def test_connector_refuses_a_password_given_twice_and_unreadable_strings() -> No
     with pytest.raises(ConfigError) as caught:
         PostgreSQLDestinationConnector("postgresql://u:leak@99@h/db")
     assert "leak" not in str(caught.value) and "99" not in str(caught.value)
+
+
+SSL_KEY_PASSWORD = "KeyPass-Canary-77"  # sslpassword: the passphrase of the client's key
+
+
+@pytest.mark.parametrize("text", [
+    f"postgresql://u@h/db?sslpassword={SSL_KEY_PASSWORD}&sslmode=require",
+    f"host=h user=u sslpassword='{SSL_KEY_PASSWORD}' sslmode=require",
+])
+def test_the_ssl_key_password_is_a_secret_too(text: str, tmp_path: Path) -> None:
+    """libpq's sslpassword unlocks the client certificate's key: as secret as the password.
+    It was printed as written by `config show` and the `check` line's title."""
+    assert show_dsn(text).endswith("?sslpassword=***&sslmode=require")
+    config = tmp_path / "c.yaml"
+    config.write_text(f'source: {{bootstrap_servers: "k:9092", topics: [t], group_id: g}}\n'
+                      f'destination: {{connection_string: "{text}"}}\n', encoding="utf-8")
+    shown = subprocess.run([sys.executable, "-m", "sink", "config", "show", "--config",
+                            str(config)], capture_output=True, text=True, check=True).stdout
+    assert SSL_KEY_PASSWORD not in shown and "sslpassword=***" in shown
+    try:
+        secrets = secret_values(load_settings(config))
+    finally:
+        logs.clear_secrets()
+    assert SSL_KEY_PASSWORD in secrets  # registered: scrubbed wherever a log line holds it
