@@ -36,6 +36,19 @@ _AT_HINT = ("a password holding '@' or '/' as written? In a URL they are written
             "destination.password_file, where it needs no encoding")
 
 
+# libpq's own connection settings that asyncpg does not read: it would send each to the
+# server as a setting, and the server refuses the connection ("unrecognized configuration
+# parameter"). The value says what to use instead.
+_CLIENT_ONLY = {
+    "connect_timeout": "destination.connection_timeout",
+    "hostaddr": "the address as the host",
+    **dict.fromkeys(("keepalives", "keepalives_idle", "keepalives_interval",
+                     "keepalives_count"), "the system's TCP keepalive settings"),
+    **dict.fromkeys(("channel_binding", "fallback_application_name", "sslcompression",
+                     "sslcrldir", "sslsni", "requirepeer", "gssencmode", "replication",
+                     "load_balance_hosts", "require_auth", "sslcertmode", "gssdelegation"),
+                    "nothing: remove it"),
+}
 # Secrets a connection string may hold: masked when shown, scrubbed from logs.
 SECRET_PARAMS = ("password", "sslpassword")
 
@@ -64,6 +77,18 @@ class Dsn:
     @property
     def secrets(self) -> list[str]:
         return [v for k in SECRET_PARAMS if (v := self.params.get(k))]
+
+    def check_usable(self) -> None:
+        """Raise :class:`DsnError` for what libpq reads but the sink's client (asyncpg)
+        cannot use: libpq-only settings, an empty entry in a list of hosts."""
+        for key in sorted(self.params):
+            if key in _CLIENT_ONLY:
+                raise DsnError(f"sets {key}, a libpq setting this client does not support "
+                               f"(the server would refuse it as a setting); use "
+                               f"{_CLIENT_ONLY[key]}")
+        hosts = self.params.get("host", "").split(",")
+        if len(hosts) > 1 and not all(hosts):
+            raise DsnError("has an empty entry in its list of hosts (e.g. h1,,h2)")
 
     def for_asyncpg(self) -> str:
         """The same connection as a URI asyncpg reads exactly as libpq read the original,

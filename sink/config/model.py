@@ -165,6 +165,7 @@ class DestinationConfig(Section):
                         f"exceed max_connections ({self.max_connections})")
         try:
             dsn = self.dsn
+            dsn.check_usable()
         except DsnError as exc:
             raise rule("connection_string", str(exc)) from None
         if self.password is not None and dsn.password is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import pytest
 from asyncpg.connect_utils import _parse_connect_dsn_and_args
 from hypothesis import given, settings
@@ -227,3 +228,55 @@ def test_the_ssl_key_password_is_a_secret_too(text: str, tmp_path: Path) -> None
     finally:
         logs.clear_secrets()
     assert SSL_KEY_PASSWORD in secrets  # registered: scrubbed wherever a log line holds it
+
+
+# libpq reads these, asyncpg does not: it sends each to the server as a setting, and the
+# server refuses the connection. `run` and `check` failed at connect time (exit 1,
+# "unrecognized configuration parameter"); the empty host made asyncpg raise IndexError.
+UNUSABLE = [
+    ("postgresql://other@localhost/otherdb?connect_timeout=10&application_name=myapp",
+     "connect_timeout", "destination.connection_timeout"),
+    ("host=localhost port=5432 dbname=mydb connect_timeout=10", "connect_timeout",
+     "destination.connection_timeout"),
+    ("postgresql://u@h/db?hostaddr=10.0.0.1", "hostaddr", "as the host"),
+    ("postgresql://u@h/db?keepalives=1&keepalives_idle=30", "keepalives", "keepalive"),
+    ("postgresql://u@h/db?gssencmode=disable", "gssencmode", "remove it"),
+    ("postgresql://u@h1,,h3/db", "empty entry", "h1,,h2"),
+    ("host=h1,,h3 dbname=db", "empty entry", "h1,,h2"),
+]
+
+
+@pytest.mark.parametrize(("text", "named", "hint"), UNUSABLE)
+def test_libpq_settings_asyncpg_cannot_use_are_refused_at_load(
+    text: str, named: str, hint: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f'source: {{bootstrap_servers: "k:9092", topics: [t], group_id: g}}\n'
+                      f'destination: {{connection_string: "{text}"}}\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "sink", "check", "--config", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "destination.connection_string" in done.stderr
+    assert named in done.stderr and hint in done.stderr
+    with pytest.raises(ConfigError, match=named):
+        PostgreSQLDestinationConnector(text)
+
+
+@pytest.mark.parametrize("text", [
+    "postgresql://u@h/db?application_name=a&options=-c%20search_path%3Dx&sslmode=require",
+    "postgresql://u@h1,h2:5433/db?target_session_attrs=read-write&client_encoding=UTF8",
+    "postgresql://u@[::1],%2Fvar%2Frun%2Fpostgresql/db",
+])
+def test_settings_asyncpg_uses_or_the_server_takes_are_kept(text: str) -> None:
+    parse_dsn(text).check_usable()
+    PostgreSQLDestinationConnector(text)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("key", ["connect_timeout=10", "keepalives=1", "hostaddr=127.0.0.1",
+                                 "gssencmode=disable", "channel_binding=prefer"])
+async def test_the_server_refuses_what_is_refused_here(stack: Any, key: str) -> None:
+    """Why they are refused: handed to asyncpg as they are, the real server says no."""
+    sep = "&" if "?" in stack.pg_dsn else "?"
+    with pytest.raises(asyncpg.UndefinedObjectError, match="unrecognized configuration"):
+        await asyncpg.connect(f"{stack.pg_dsn}{sep}{key}")
