@@ -117,7 +117,7 @@ async def gather(settings: Settings) -> Status:
     async with admin_client(src) as admin, reader(src) as consumer:
         tps = await selected_partitions(settings, admin, None, None)
         state, members = await members_of(admin, group)
-        _, end = await offsets_of(consumer, tps)
+        begin, end = await offsets_of(consumer, tps)
         committed = await committed_offsets(admin, group, tps)
         letters = await dead_letters_since(consumer, admin, settings.dlq_topic,
                                            int((time.time() - DLQ_WINDOW_S) * 1000))
@@ -132,7 +132,9 @@ async def gather(settings: Settings) -> Status:
     for tp in sorted(tps):
         s, age = stored.get((tp.topic, tp.partition), (None, None))
         c = committed.get(tp)
-        position = s if s is not None else (c if c is not None else 0)
+        # Nothing stored or committed: reading starts at the log start (offsets before it
+        # were deleted by retention and will never be read).
+        position = s if s is not None else (c if c is not None else begin[tp])
         rows.append(PartitionStatus(tp.topic, tp.partition, s, c, end[tp],
                                     max(0, end[tp] - position), age,
                                     owner.get(f"{tp.topic}[{tp.partition}]")))

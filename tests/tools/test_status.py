@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from sink.tools.events import MongoEvents
 from tests.support import produce, start_sink, unique, wait_progress, workload, write_config
@@ -90,3 +93,26 @@ async def test_status_of_a_running_group_with_two_members_and_a_dead_letter(
                 p.terminate()
         for p in procs:
             await asyncio.wait_for(p.wait(), 60)
+
+
+async def test_lag_of_a_group_that_never_ran_counts_from_the_log_start(
+    stack: Any, topic_factory: Any, tmp_path: Path
+) -> None:
+    """Retention deleted the topic's first 60 messages; a new group (nothing stored,
+    nothing committed) has 40 to read, not 100: status counted the lag from offset 0."""
+    topic = await topic_factory(partitions=1)
+    await produce(stack.bootstrap_servers, topic,
+                  [(b'{"id": "1"}', b'{"ts_ms": 1}') for _ in range(100)])
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(60)})
+    finally:
+        await admin.close()
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=unique("never-ran"))
+    proc = await asyncio.to_thread(_status, cfg, "--json")
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(proc.stdout)["partitions"]
+    assert (row["stored"], row["committed"], row["end"]) == (None, None, 100)
+    assert row["lag"] == 40
