@@ -77,6 +77,14 @@ class SourceConfig(Section):
                                  "(1-249 characters of A-Z a-z 0-9 . _ -)")
         return value
 
+    @property
+    def subscription_pattern(self) -> str | None:
+        """``topic_pattern`` as the consumer is given it. aiokafka tests topics with
+        ``re.match`` (a prefix: "orders" takes "orders-archive" too), while check, status,
+        offsets and the catch-up target use ``re.fullmatch``; anchored, the consumer takes
+        exactly the topics they list."""
+        return None if self.topic_pattern is None else rf"(?:{self.topic_pattern})\Z"
+
     @model_validator(mode="after")
     def _rules(self) -> SourceConfig:
         load_secret_files(self, SOURCE_SECRETS)
