@@ -277,6 +277,20 @@ class Settings(BaseSettings):
         return (init_settings, GivenSource(settings_cls, "env"),
                 GivenSource(settings_cls, "yaml"))
 
+    @model_validator(mode="after")
+    def _dlq_not_subscribed(self) -> Settings:
+        src, dlq = self.source, self.dlq_topic
+        by = ("source.topics" if dlq in src.topics else "source.topic_pattern"
+              if src.topic_pattern and re.fullmatch(src.topic_pattern, dlq) else None)
+        if by is not None:
+            # Each dead letter would be read back, fail again and be written again: a loop
+            # that grows the DLQ without end.
+            raise rule("errors.dlq_topic", f"the dead-letter topic {dlq} is subscribed ({by} "
+                        "takes it): the sink would read its own dead letters and dead-letter "
+                        "them again, without end; set errors.dlq_topic to a topic outside "
+                        f"{by} (the default is <group_id>.dlq)")
+        return self
+
     @property
     def dlq_topic(self) -> str:
         return self.errors.dlq_topic or f"{self.source.group_id}.dlq"
