@@ -49,6 +49,19 @@ _CLIENT_ONLY = {
                      "load_balance_hosts", "require_auth", "sslcertmode", "gssdelegation"),
                     "nothing: remove it"),
 }
+# libpq's parameter names (PQconndefaults, PostgreSQL 15-17). They are lowercase; libpq
+# refuses "PASSWORD=", where the sink would pass it on as a server setting (in clear, and
+# printed by `config show` as an unknown key).
+_LIBPQ_KEYWORDS = frozenset({
+    "service", "user", "password", "passfile", "channel_binding", "connect_timeout", "dbname",
+    "host", "hostaddr", "port", "client_encoding", "options", "application_name",
+    "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout", "sslmode", "sslcompression", "sslcert", "sslkey",
+    "sslpassword", "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer",
+    "ssl_min_protocol_version", "ssl_max_protocol_version", "gssencmode", "krbsrvname",
+    "gsslib", "replication", "target_session_attrs", "load_balance_hosts", "require_auth",
+    "sslcertmode", "gssdelegation", "sslnegotiation",
+})
 # Secrets a connection string may hold: masked when shown, scrubbed from logs.
 SECRET_PARAMS = ("password", "sslpassword")
 
@@ -288,6 +301,10 @@ def _parse_keywords(text: str) -> dict[str, str]:
 
 
 def _check(params: dict[str, str]) -> dict[str, str]:
+    for key in params:
+        if key != key.lower() and key.lower() in _LIBPQ_KEYWORDS:
+            raise DsnError(f"has the parameter {key}: libpq's parameter names are lowercase "
+                           f"({key.lower()})")
     for port in filter(None, params.get("port", "").split(",")):
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise DsnError("has a port that is not a number from 1 to 65535")

@@ -280,3 +280,19 @@ async def test_the_server_refuses_what_is_refused_here(stack: Any, key: str) -> 
     sep = "&" if "?" in stack.pg_dsn else "?"
     with pytest.raises(asyncpg.UndefinedObjectError, match="unrecognized configuration"):
         await asyncpg.connect(f"{stack.pg_dsn}{sep}{key}")
+
+
+@pytest.mark.parametrize("text", [
+    "postgresql://u@h/db?PASSWORD=leak-Hunter22",
+    "host=h Password=leak-Hunter22",
+    "postgresql://u@h/db?SslPassword=leak-Hunter22&sslmode=require",
+])
+def test_a_libpq_keyword_in_capitals_is_refused_not_passed_on(text: str) -> None:
+    """libpq refuses "PASSWORD=" (its names are lowercase); the sink took it for a custom
+    server setting: `config show` printed it as written and asyncpg sent it to the server."""
+    if libpq.available():
+        assert libpq.conninfo_parse(text) is None
+    with pytest.raises(DsnError, match="lowercase") as caught:
+        parse_dsn(text)
+    assert_quotes_nothing(str(caught.value), text)
+    assert show_dsn(text) == "(a connection string that cannot be read)"
