@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from sink.tools.events import MongoEvents
+from tests.config.runs import free_port
 from tests.support import produce, start_sink, unique, wait_progress, workload, write_config
 
 pytestmark = pytest.mark.integration
@@ -116,3 +119,41 @@ async def test_lag_of_a_group_that_never_ran_counts_from_the_log_start(
     [row] = json.loads(proc.stdout)["partitions"]
     assert (row["stored"], row["committed"], row["end"]) == (None, None, 100)
     assert row["lag"] == 40
+
+
+async def test_watch_outlives_an_unreachable_postgresql_and_stops_on_sigint(
+    stack: Any, topic_factory: Any, tmp_path: Path
+) -> None:
+    """`status --watch` is left running on a screen: a PostgreSQL (or Kafka) restart must
+    not end it. It ended at the first failed refresh with exit 1."""
+    topic = await topic_factory(partitions=1)
+    dead = f"postgresql://warp@127.0.0.1:{free_port()}/warp"  # nothing listens there
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers, dsn=dead,
+                       topic=topic, group=unique("watch"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sink", "status", "--config", str(cfg), "--watch",
+        "--interval", "0.5", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stderr is not None
+    lines: list[str] = []
+    try:
+        while sum("cannot connect to PostgreSQL" in line for line in lines) < 3:
+            line = await asyncio.wait_for(proc.stderr.readline(), 60)
+            assert line, f"status --watch ended: {lines}"
+            lines.append(line.decode())
+        assert proc.returncode is None
+    finally:
+        if proc.returncode is None:
+            os.kill(proc.pid, signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 30)
+    rest = (await proc.stderr.read()).decode()
+    assert "Traceback" not in "".join(lines) + rest
+    assert all("retrying every 0.5s" in line for line in lines if "cannot connect" in line)
+
+
+def test_interval_must_be_positive(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", bootstrap="127.0.0.1:9", dsn="postgresql://h/d",
+                       topic="t", group="g")
+    for bad in ("0", "-1", "nan"):
+        done = _status(cfg, "--watch", "--interval", bad)
+        assert done.returncode == 2 and "--interval" in done.stderr, (bad, done.stderr)
