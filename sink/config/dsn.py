@@ -36,6 +36,36 @@ _AT_HINT = ("a password holding '@' or '/' as written? In a URL they are written
             "destination.password_file, where it needs no encoding")
 
 
+# libpq's own connection settings that asyncpg does not read: it would send each to the
+# server as a setting, and the server refuses the connection ("unrecognized configuration
+# parameter"). The value says what to use instead.
+_CLIENT_ONLY = {
+    "connect_timeout": "destination.connection_timeout",
+    "hostaddr": "the address as the host",
+    **dict.fromkeys(("keepalives", "keepalives_idle", "keepalives_interval",
+                     "keepalives_count"), "the system's TCP keepalive settings"),
+    **dict.fromkeys(("channel_binding", "fallback_application_name", "sslcompression",
+                     "sslcrldir", "sslsni", "requirepeer", "gssencmode", "replication",
+                     "load_balance_hosts", "require_auth", "sslcertmode", "gssdelegation"),
+                    "nothing: remove it"),
+}
+# libpq's parameter names (PQconndefaults, PostgreSQL 15-17). They are lowercase; libpq
+# refuses "PASSWORD=", where the sink would pass it on as a server setting (in clear, and
+# printed by `config show` as an unknown key).
+_LIBPQ_KEYWORDS = frozenset({
+    "service", "user", "password", "passfile", "channel_binding", "connect_timeout", "dbname",
+    "host", "hostaddr", "port", "client_encoding", "options", "application_name",
+    "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout", "sslmode", "sslcompression", "sslcert", "sslkey",
+    "sslpassword", "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer",
+    "ssl_min_protocol_version", "ssl_max_protocol_version", "gssencmode", "krbsrvname",
+    "gsslib", "replication", "target_session_attrs", "load_balance_hosts", "require_auth",
+    "sslcertmode", "gssdelegation", "sslnegotiation",
+})
+# Secrets a connection string may hold: masked when shown, scrubbed from logs.
+SECRET_PARAMS = ("password", "sslpassword")
+
+
 class DsnError(ValueError):
     """A connection string libpq would not read (the message quotes none of it)."""
 
@@ -56,6 +86,22 @@ class Dsn:
         """The database name as the server will see it: ``dbname``, else libpq's default,
         the user name (``postgres`` when neither is given here)."""
         return self.params.get("dbname") or self.params.get("user") or "postgres"
+
+    @property
+    def secrets(self) -> list[str]:
+        return [v for k in SECRET_PARAMS if (v := self.params.get(k))]
+
+    def check_usable(self) -> None:
+        """Raise :class:`DsnError` for what libpq reads but the sink's client (asyncpg)
+        cannot use: libpq-only settings, an empty entry in a list of hosts."""
+        for key in sorted(self.params):
+            if key in _CLIENT_ONLY:
+                raise DsnError(f"sets {key}, a libpq setting this client does not support "
+                               f"(the server would refuse it as a setting); use "
+                               f"{_CLIENT_ONLY[key]}")
+        hosts = self.params.get("host", "").split(",")
+        if len(hosts) > 1 and not all(hosts):
+            raise DsnError("has an empty entry in its list of hosts (e.g. h1,,h2)")
 
     def for_asyncpg(self) -> str:
         """The same connection as a URI asyncpg reads exactly as libpq read the original,
@@ -86,7 +132,9 @@ class Dsn:
             for h, pt in zip(hosts, ports, strict=False))
         db = p.pop("dbname", "")
         path = f"/{quote(db, safe='')}" if db else ""
-        query = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in p.items())
+        query = "&".join(f"{quote(k, safe='')}="
+                         f"{mask if k in SECRET_PARAMS and v else quote(v, safe='/')}"
+                         for k, v in p.items())
         return f"{self.scheme}://{auth}{netloc}{path}{'?' + query if query else ''}"
 
 
@@ -253,6 +301,10 @@ def _parse_keywords(text: str) -> dict[str, str]:
 
 
 def _check(params: dict[str, str]) -> dict[str, str]:
+    for key in params:
+        if key != key.lower() and key.lower() in _LIBPQ_KEYWORDS:
+            raise DsnError(f"has the parameter {key}: libpq's parameter names are lowercase "
+                           f"({key.lower()})")
     for port in filter(None, params.get("port", "").split(",")):
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise DsnError("has a port that is not a number from 1 to 65535")

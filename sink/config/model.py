@@ -77,6 +77,14 @@ class SourceConfig(Section):
                                  "(1-249 characters of A-Z a-z 0-9 . _ -)")
         return value
 
+    @property
+    def subscription_pattern(self) -> str | None:
+        """``topic_pattern`` as the consumer is given it. aiokafka tests topics with
+        ``re.match`` (a prefix: "orders" takes "orders-archive" too), while check, status,
+        offsets and the catch-up target use ``re.fullmatch``; anchored, the consumer takes
+        exactly the topics they list."""
+        return None if self.topic_pattern is None else rf"(?:{self.topic_pattern})\Z"
+
     @model_validator(mode="after")
     def _rules(self) -> SourceConfig:
         load_secret_files(self, SOURCE_SECRETS)
@@ -165,6 +173,7 @@ class DestinationConfig(Section):
                         f"exceed max_connections ({self.max_connections})")
         try:
             dsn = self.dsn
+            dsn.check_usable()
         except DsnError as exc:
             raise rule("connection_string", str(exc)) from None
         if self.password is not None and dsn.password is not None:
@@ -276,6 +285,20 @@ class Settings(BaseSettings):
         # Earlier sources win: flags (init) > WARP__ environment > YAML file.
         return (init_settings, GivenSource(settings_cls, "env"),
                 GivenSource(settings_cls, "yaml"))
+
+    @model_validator(mode="after")
+    def _dlq_not_subscribed(self) -> Settings:
+        src, dlq = self.source, self.dlq_topic
+        by = ("source.topics" if dlq in src.topics else "source.topic_pattern"
+              if src.topic_pattern and re.fullmatch(src.topic_pattern, dlq) else None)
+        if by is not None:
+            # Each dead letter would be read back, fail again and be written again: a loop
+            # that grows the DLQ without end.
+            raise rule("errors.dlq_topic", f"the dead-letter topic {dlq} is subscribed ({by} "
+                        "takes it): the sink would read its own dead letters and dead-letter "
+                        "them again, without end; set errors.dlq_topic to a topic outside "
+                        f"{by} (the default is <group_id>.dlq)")
+        return self
 
     @property
     def dlq_topic(self) -> str:

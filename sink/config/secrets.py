@@ -24,7 +24,7 @@ def secret_values(settings: Settings) -> list[str]:
         if secret is not None:
             out.append(secret.get_secret_value())
     dsn = dest.connection_string.get_secret_value()
-    out.append(dest.dsn.password or "")  # as libpq reads it: decoded, wherever it was
+    out.extend(dest.dsn.secrets)  # as libpq reads them: decoded, wherever they were
     urls = [dsn, *(src.schema_registry_url or "").split(",")]
     for url in urls:
         out.extend(_url_passwords(url.strip()))

@@ -80,6 +80,7 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
             raise ConfigError(f"upsert_mode must be on_conflict or merge, not {upsert_mode!r}")
         try:
             dsn = parse_dsn(connection_string)
+            dsn.check_usable()
         except DsnError as exc:  # the message quotes nothing of the string
             raise ConfigError(f"connection_string {exc}") from None
         if password is not None and dsn.password is not None:

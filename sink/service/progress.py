@@ -135,11 +135,15 @@ class Progress:
             topics = sorted({tp.topic for tp in self.end})
             try:
                 stored = await self.stored(topics)
-            except Exception:  # PostgreSQL away: keep the last figures, the loop retries
-                return
-            self.done = sum(
-                max(0, min(stored.get((tp.topic, tp.partition), self.start[tp]), end)
-                    - self.start[tp]) for tp, end in self.end.items())
+            except Exception:
+                # PostgreSQL away: nothing is applied meanwhile (rows and offsets commit
+                # together), so the count stands and the rate falls, rather than the last
+                # good rate and ETA shown through the outage. The loop tries again.
+                stored = None
+            if stored is not None:
+                self.done = sum(
+                    max(0, min(stored.get((tp.topic, tp.partition), self.start[tp]), end)
+                        - self.start[tp]) for tp, end in self.end.items())
             counted: float = self.done
         else:
             counted = metric_sum(self.metrics.records_processed) + \

@@ -190,8 +190,8 @@ class Sink:
         src = self.s.source
         assert self.owner is not None
         listener = RebalanceListener(self.owner, self.flush, self.s.shutdown_timeout)
-        if src.topic_pattern:
-            self.consumer.subscribe(pattern=src.topic_pattern, listener=listener)
+        if src.subscription_pattern:
+            self.consumer.subscribe(pattern=src.subscription_pattern, listener=listener)
         else:
             self.consumer.subscribe(topics=src.topics, listener=listener)
         await self._retrying(self.consumer.start, "kafka connect")

@@ -63,11 +63,25 @@ def maven_classpath(pom: Path, name: str, timeout: float = 900) -> str:
     return cache.read_text().strip()
 
 
-def kafka_classpath(pom: Path = POM) -> str:
+def kafka_classpath(pom: Path | None = None) -> str:
     """The broker's classpath (``WARP_KAFKA_CLASSPATH`` skips Maven)."""
     if cp := os.environ.get("WARP_KAFKA_CLASSPATH"):
         return cp
+    pom = pom or POM
+    require_pom(pom)
     return maven_classpath(pom, "kafka-classpath")
+
+
+def require_pom(pom: Path | None = None) -> None:
+    """The pom lives in the repository, not in the installed package: say so before any
+    server is set up, rather than a bare FileNotFoundError after initdb."""
+    pom = pom or POM
+    if not os.environ.get("WARP_KAFKA_CLASSPATH") and not pom.is_file():
+        raise StackError(
+            f"the local Kafka is resolved from deploy/local/pom.xml in the cartridge-warp "
+            f"repository, not installed with the package (looked for {pom}): run "
+            "`warp-sink stack`/`demo` from a clone (pip install -e .), or set "
+            "WARP_KAFKA_CLASSPATH to a Kafka broker's classpath")
 
 
 async def kafka_answers(bootstrap: str, timeout_ms: int = 5000) -> bool:

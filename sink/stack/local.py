@@ -24,6 +24,7 @@ from sink.stack.kafka import (
     create_topic,
     kafka_answers,
     kafka_classpath,
+    require_pom,
 )
 from sink.stack.postgres import (
     PG_DATABASE,
@@ -112,6 +113,7 @@ class LocalStack:
         known = self.info()
         if known is not None and all(run_async(self._probe(known))):
             return known
+        require_pom()
         self.postgres.init()
         self.kafka.init()
         if self.postgres.pid() is None:

@@ -25,6 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from sink.config import Settings
+from sink.errors import WarpError
+from sink.logs import scrub
 from sink.postgres import load_offset_ages
 from sink.tools.clients import (
     Member,
@@ -96,7 +98,7 @@ async def gather(settings: Settings) -> Status:
     async with admin_client(src) as admin, reader(src) as consumer:
         tps = await selected_partitions(settings, admin, None, None)
         state, members = await group_members(admin, group)
-        _, end = await offsets_of(consumer, tps)
+        begin, end = await offsets_of(consumer, tps)
         committed = await committed_offsets(admin, group, tps)
         letters = await dead_letters_since(consumer, admin, settings.dlq_topic,
                                            int((time.time() - DLQ_WINDOW_S) * 1000))
@@ -111,7 +113,9 @@ async def gather(settings: Settings) -> Status:
     for tp in sorted(tps):
         s, age = stored.get((tp.topic, tp.partition), (None, None))
         c = committed.get(tp)
-        position = s if s is not None else (c if c is not None else 0)
+        # Nothing stored or committed: reading starts at the log start (offsets before it
+        # were deleted by retention and will never be read).
+        position = s if s is not None else (c if c is not None else begin[tp])
         rows.append(PartitionStatus(tp.topic, tp.partition, s, c, end[tp],
                                     max(0, end[tp] - position), age,
                                     owner.get(f"{tp.topic}[{tp.partition}]")))
@@ -162,7 +166,16 @@ async def _status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     previous: Status | None = None
     while True:
-        st = await gather(settings)
+        try:
+            st = await gather(settings)
+        except WarpError as exc:
+            if not args.watch:
+                raise
+            # A watch outlives a restart of Kafka or PostgreSQL: it says so and tries again.
+            print(f"warp-sink status: {scrub(str(exc))} (retrying every {args.interval:g}s)",
+                  file=sys.stderr, flush=True)
+            await asyncio.sleep(args.interval)
+            continue
         if previous is not None and st.taken_at > previous.taken_at:
             st.events_per_second = round(
                 (st.stored_total - previous.stored_total) / (st.taken_at - previous.taken_at), 1)
@@ -180,6 +193,17 @@ async def _status(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.interval)
 
 
+def _seconds(text: str) -> float:
+    """A refresh interval: 0 or less would query Kafka and PostgreSQL in a tight loop."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``status`` on ``warp-sink``'s subcommands."""
     p = subparsers.add_parser(
@@ -188,7 +212,7 @@ def add_parser(subparsers: Any) -> None:
         "last flush, dead letters of the last hour. Reads only.")
     config_args(p)
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
-    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--interval", type=_seconds, default=2.0, metavar="SECONDS",
                    help="seconds between refreshes with --watch (default 2)")
     p.add_argument("--json", action="store_true", help="one JSON document per refresh")
     p.set_defaults(fn=run_async(_status))

@@ -10,6 +10,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -615,3 +616,28 @@ def test_workers_inherit_the_run_flags_including_the_event_loop() -> None:
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize(("source", "by"), [
+    ('topic_pattern: "shop[.].*"', "source.topic_pattern"),  # takes the default shop.sink.dlq
+    ('topics: ["shop.users", "shop.sink.dlq"]', "source.topics"),
+])
+def test_the_dead_letter_topic_may_not_be_a_source_topic(
+    source: str, by: str, tmp_path: Path
+) -> None:
+    """Seen on the real stack: a pattern that also matched <group_id>.dlq read each dead
+    letter back, failed on it again and wrote it again, 165 dead letters from one bad
+    message in 20 s, growing without end."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"source:\n  group_id: shop.sink\n  {source}\n"
+                   "destination:\n  connection_string: postgresql://u@h/db\n",
+                   encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "sink", "config", "show", "--config",
+                           str(cfg)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout
+    assert "errors.dlq_topic" in done.stderr and by in done.stderr
+    assert "shop.sink.dlq" in done.stderr
+    ok = cfg.read_text().replace("group_id: shop.sink", "group_id: shop-sink")
+    cfg.write_text(ok.replace(', "shop.sink.dlq"', ""), encoding="utf-8")
+    assert subprocess.run([sys.executable, "-m", "sink", "config", "show", "--config",
+                           str(cfg)], capture_output=True, timeout=60).returncode == 0

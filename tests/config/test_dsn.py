@@ -6,15 +6,20 @@ quoting any of them, and hands asyncpg a string asyncpg reads the same way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import pytest
 from asyncpg.connect_utils import _parse_connect_dsn_and_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sink.config import DsnError, parse_dsn, show_dsn
+from sink import logs
+from sink.config import DsnError, load_settings, parse_dsn, secret_values, show_dsn
 from sink.errors import ConfigError
 from sink.postgres import PostgreSQLDestinationConnector
 from tests.config import libpq
@@ -199,3 +204,95 @@ def test_connector_refuses_a_password_given_twice_and_unreadable_strings() -> No
     with pytest.raises(ConfigError) as caught:
         PostgreSQLDestinationConnector("postgresql://u:leak@99@h/db")
     assert "leak" not in str(caught.value) and "99" not in str(caught.value)
+
+
+SSL_KEY_PASSWORD = "KeyPass-Canary-77"  # sslpassword: the passphrase of the client's key
+
+
+@pytest.mark.parametrize("text", [
+    f"postgresql://u@h/db?sslpassword={SSL_KEY_PASSWORD}&sslmode=require",
+    f"host=h user=u sslpassword='{SSL_KEY_PASSWORD}' sslmode=require",
+])
+def test_the_ssl_key_password_is_a_secret_too(text: str, tmp_path: Path) -> None:
+    """libpq's sslpassword unlocks the client certificate's key: as secret as the password.
+    It was printed as written by `config show` and the `check` line's title."""
+    assert show_dsn(text).endswith("?sslpassword=***&sslmode=require")
+    config = tmp_path / "c.yaml"
+    config.write_text(f'source: {{bootstrap_servers: "k:9092", topics: [t], group_id: g}}\n'
+                      f'destination: {{connection_string: "{text}"}}\n', encoding="utf-8")
+    shown = subprocess.run([sys.executable, "-m", "sink", "config", "show", "--config",
+                            str(config)], capture_output=True, text=True, check=True).stdout
+    assert SSL_KEY_PASSWORD not in shown and "sslpassword=***" in shown
+    try:
+        secrets = secret_values(load_settings(config))
+    finally:
+        logs.clear_secrets()
+    assert SSL_KEY_PASSWORD in secrets  # registered: scrubbed wherever a log line holds it
+
+
+# libpq reads these, asyncpg does not: it sends each to the server as a setting, and the
+# server refuses the connection. `run` and `check` failed at connect time (exit 1,
+# "unrecognized configuration parameter"); the empty host made asyncpg raise IndexError.
+UNUSABLE = [
+    ("postgresql://other@localhost/otherdb?connect_timeout=10&application_name=myapp",
+     "connect_timeout", "destination.connection_timeout"),
+    ("host=localhost port=5432 dbname=mydb connect_timeout=10", "connect_timeout",
+     "destination.connection_timeout"),
+    ("postgresql://u@h/db?hostaddr=10.0.0.1", "hostaddr", "as the host"),
+    ("postgresql://u@h/db?keepalives=1&keepalives_idle=30", "keepalives", "keepalive"),
+    ("postgresql://u@h/db?gssencmode=disable", "gssencmode", "remove it"),
+    ("postgresql://u@h1,,h3/db", "empty entry", "h1,,h2"),
+    ("host=h1,,h3 dbname=db", "empty entry", "h1,,h2"),
+]
+
+
+@pytest.mark.parametrize(("text", "named", "hint"), UNUSABLE)
+def test_libpq_settings_asyncpg_cannot_use_are_refused_at_load(
+    text: str, named: str, hint: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f'source: {{bootstrap_servers: "k:9092", topics: [t], group_id: g}}\n'
+                      f'destination: {{connection_string: "{text}"}}\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "sink", "check", "--config", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "destination.connection_string" in done.stderr
+    assert named in done.stderr and hint in done.stderr
+    with pytest.raises(ConfigError, match=named):
+        PostgreSQLDestinationConnector(text)
+
+
+@pytest.mark.parametrize("text", [
+    "postgresql://u@h/db?application_name=a&options=-c%20search_path%3Dx&sslmode=require",
+    "postgresql://u@h1,h2:5433/db?target_session_attrs=read-write&client_encoding=UTF8",
+    "postgresql://u@[::1],%2Fvar%2Frun%2Fpostgresql/db",
+])
+def test_settings_asyncpg_uses_or_the_server_takes_are_kept(text: str) -> None:
+    parse_dsn(text).check_usable()
+    PostgreSQLDestinationConnector(text)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("key", ["connect_timeout=10", "keepalives=1", "hostaddr=127.0.0.1",
+                                 "gssencmode=disable", "channel_binding=prefer"])
+async def test_the_server_refuses_what_is_refused_here(stack: Any, key: str) -> None:
+    """Why they are refused: handed to asyncpg as they are, the real server says no."""
+    sep = "&" if "?" in stack.pg_dsn else "?"
+    with pytest.raises(asyncpg.UndefinedObjectError, match="unrecognized configuration"):
+        await asyncpg.connect(f"{stack.pg_dsn}{sep}{key}")
+
+
+@pytest.mark.parametrize("text", [
+    "postgresql://u@h/db?PASSWORD=leak-Hunter22",
+    "host=h Password=leak-Hunter22",
+    "postgresql://u@h/db?SslPassword=leak-Hunter22&sslmode=require",
+])
+def test_a_libpq_keyword_in_capitals_is_refused_not_passed_on(text: str) -> None:
+    """libpq refuses "PASSWORD=" (its names are lowercase); the sink took it for a custom
+    server setting: `config show` printed it as written and asyncpg sent it to the server."""
+    if libpq.available():
+        assert libpq.conninfo_parse(text) is None
+    with pytest.raises(DsnError, match="lowercase") as caught:
+        parse_dsn(text)
+    assert_quotes_nothing(str(caught.value), text)
+    assert show_dsn(text) == "(a connection string that cannot be read)"

@@ -87,3 +87,32 @@ async def test_catch_up_without_a_terminal_logs_summaries(
     assert not [e for e in lines if e.get("event") == "batch processed"]
     # far fewer lines than flushes: 12,001 events in flushes of 20
     assert len(summaries) < total / 20 / 4
+
+
+@pytest.mark.xfail(strict=True, reason="KNOWN BUG (attack report): with --workers N every "
+                   "worker draws its own live line on the shared terminal")
+async def test_workers_on_a_terminal_draw_one_line_for_the_group(
+        stack: Any, topic_factory: Any, tmp_path: Path) -> None:
+    """`run --workers 2 --until-caught-up` on a terminal: both workers drew a live line on
+    the same terminal line, taking turns ("15771/15900" then "29871/30000": the second
+    worker's total is what was left when it started), and each logged a `progress final`.
+    Muting workers 1..N-1 is not enough: worker 0 may start after the others applied
+    everything and draw "0/0 events". The fix needs one view of the group's start."""
+    n = 6000
+    topic, _ = await _events(stack, topic_factory, n)
+    group = unique("g")
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=group,
+                       extra="  log_level: info\nbatch:\n  max_records: 200\n")
+    cfg.write_text(cfg.read_text().replace("log_format: json", "log_format: console"))
+    cmd = [sys.executable, "-m", "sink", "run", "--config", str(cfg), "--until-caught-up",
+           "--workers", "2"]
+    out = await asyncio.to_thread(run_on_pty, cmd)
+    drawings = [d for d in re.split(r"[\r\n]", out) if "events ·" in d]
+    assert drawings, out[-3000:]
+    totals = {m.group(1) for d in drawings if (m := re.search(r"/(\d+) events", d))}
+    assert totals == {str(n)}, totals
+    assert f"{n}/{n} events" in drawings[-1]
+    assert out.count("progress final") == 1, out[-3000:]
+    stored = await stored_offsets(stack.pg_dsn, group)
+    assert sum(v for (t, _), v in stored.items() if t == topic) == n

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from sink.stack import kafka
 from sink.stack.local import LocalStack, create_topic, main, pid_alive
 from tests.harness import Stack
 
@@ -162,3 +163,23 @@ def test_down_without_up_is_harmless(tmp_path: Path) -> None:
     stack = LocalStack(tmp_path / "never")
     stack.down()
     assert stack.info() is None
+
+
+def test_up_without_the_repository_says_so_and_sets_nothing_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pip install .` ships sink/ only: the pom that resolves Kafka's jars stays in the
+    repository. The installed `warp-sink stack up` ran initdb, then died on a bare
+    "[Errno 2] No such file or directory: .../site-packages/deploy/local/pom.xml"."""
+    monkeypatch.setattr(kafka, "POM", tmp_path / "site-packages" / "deploy/local/pom.xml")
+    monkeypatch.delenv("WARP_KAFKA_CLASSPATH", raising=False)
+    root = tmp_path / "installed-stack"
+    try:
+        assert main(["up", "--dir", str(root)]) == 1
+    finally:
+        main(["down", "--dir", str(root)])
+    err = capsys.readouterr().err
+    assert "deploy/local/pom.xml" in err and "from a clone" in err
+    assert "WARP_KAFKA_CLASSPATH" in err and "Errno" not in err
+    assert not (root / "pg" / "data").exists() and LocalStack(root).info() is None
+    assert _procs_mentioning(str(root)) == []

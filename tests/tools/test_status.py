@@ -6,14 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from sink.tools.events import MongoEvents
+from tests.config.runs import free_port
 from tests.support import produce, start_sink, unique, wait_progress, workload, write_config
 
 pytestmark = pytest.mark.integration
@@ -90,3 +96,64 @@ async def test_status_of_a_running_group_with_two_members_and_a_dead_letter(
                 p.terminate()
         for p in procs:
             await asyncio.wait_for(p.wait(), 60)
+
+
+async def test_lag_of_a_group_that_never_ran_counts_from_the_log_start(
+    stack: Any, topic_factory: Any, tmp_path: Path
+) -> None:
+    """Retention deleted the topic's first 60 messages; a new group (nothing stored,
+    nothing committed) has 40 to read, not 100: status counted the lag from offset 0."""
+    topic = await topic_factory(partitions=1)
+    await produce(stack.bootstrap_servers, topic,
+                  [(b'{"id": "1"}', b'{"ts_ms": 1}') for _ in range(100)])
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(60)})
+    finally:
+        await admin.close()
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers,
+                       dsn=stack.pg_dsn, topic=topic, group=unique("never-ran"))
+    proc = await asyncio.to_thread(_status, cfg, "--json")
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(proc.stdout)["partitions"]
+    assert (row["stored"], row["committed"], row["end"]) == (None, None, 100)
+    assert row["lag"] == 40
+
+
+async def test_watch_outlives_an_unreachable_postgresql_and_stops_on_sigint(
+    stack: Any, topic_factory: Any, tmp_path: Path
+) -> None:
+    """`status --watch` is left running on a screen: a PostgreSQL (or Kafka) restart must
+    not end it. It ended at the first failed refresh with exit 1."""
+    topic = await topic_factory(partitions=1)
+    dead = f"postgresql://warp@127.0.0.1:{free_port()}/warp"  # nothing listens there
+    cfg = write_config(tmp_path / "c.yaml", bootstrap=stack.bootstrap_servers, dsn=dead,
+                       topic=topic, group=unique("watch"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sink", "status", "--config", str(cfg), "--watch",
+        "--interval", "0.5", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stderr is not None
+    lines: list[str] = []
+    try:
+        while sum("cannot connect to PostgreSQL" in line for line in lines) < 3:
+            line = await asyncio.wait_for(proc.stderr.readline(), 60)
+            assert line, f"status --watch ended: {lines}"
+            lines.append(line.decode())
+        assert proc.returncode is None
+    finally:
+        if proc.returncode is None:
+            os.kill(proc.pid, signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 30)
+    rest = (await proc.stderr.read()).decode()
+    assert "Traceback" not in "".join(lines) + rest
+    assert all("retrying every 0.5s" in line for line in lines if "cannot connect" in line)
+
+
+def test_interval_must_be_positive(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", bootstrap="127.0.0.1:9", dsn="postgresql://h/d",
+                       topic="t", group="g")
+    for bad in ("0", "-1", "nan"):
+        done = _status(cfg, "--watch", "--interval", bad)
+        assert done.returncode == 2 and "--interval" in done.stderr, (bad, done.stderr)
