@@ -142,9 +142,16 @@ class DestinationConfig(Section):
     max_retries: int = Field(default=3, ge=0)
     sslmode: SslMode | None = None
     sslrootcert: str | None = None
+    sslcert: str | None = None  # client certificate (pg_hba ``cert`` / ``clientcert=``)
+    sslkey: str | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> DestinationConfig:
+        if self.sslkey and not self.sslcert:
+            raise rule("sslkey", "needs sslcert (the client certificate it belongs to)")
+        if self.sslcert and self.sslmode in (None, "disable", "allow", "prefer"):
+            raise rule("sslcert", "needs sslmode require, verify-ca or verify-full (a client "
+                        "certificate is only sent over TLS)")
         if self.min_connections > self.max_connections:
             raise rule("min_connections", f"min_connections ({self.min_connections}) must not "
                         f"exceed max_connections ({self.max_connections})")
@@ -277,5 +284,12 @@ def postgres_ssl(dest: DestinationConfig) -> ssl.SSLContext | SslMode | None:
     if dest.sslmode in ("verify-ca", "verify-full"):
         ctx = ssl.create_default_context(cafile=dest.sslrootcert)
         ctx.check_hostname = dest.sslmode == "verify-full"
-        return ctx
-    return dest.sslmode
+    elif dest.sslmode == "require" and dest.sslcert:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # libpq's require: encrypt, do not verify
+    else:
+        return dest.sslmode
+    if dest.sslcert:
+        ctx.load_cert_chain(dest.sslcert, dest.sslkey)
+    return ctx
