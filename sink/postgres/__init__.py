@@ -12,6 +12,7 @@ Other layers import from this module only.
 """
 
 from sink.postgres.connector import ApplyResult, BadRecords, PostgreSQLDestinationConnector
+from sink.postgres.errors import refusal as connect_refusal
 from sink.postgres.mapping import Router
 from sink.postgres.metadata import OffsetConflict, load_offsets, set_offsets
 from sink.postgres.metadata import migrate as migrate_metadata
@@ -24,6 +25,7 @@ __all__ = [
     "OffsetConflict",
     "PostgreSQLDestinationConnector",
     "Router",
+    "connect_refusal",
     "load_offsets",
     "migrate_metadata",
     "natural_type",

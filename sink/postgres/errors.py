@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from sink.errors import FatalError, RecordError, TransientError, WarpError
+from sink.errors import FatalError, RecordError, TransientError, WarpError, tls_refusal
 
 # Catalog drift: a table or column changed under a cached shape or prepared statement.
 _STALE = (
@@ -58,6 +58,8 @@ def classify(exc: BaseException) -> WarpError:
         exc, asyncpg.exceptions.PostgresError
     ):
         return RecordError(f"{name}: {exc}", code="bad_value")  # client-side encoding
+    if why := refusal(exc):
+        return FatalError(why, code="postgres_auth")
     if isinstance(exc, _TRANSIENT):
         return TransientError(f"{name}: {exc}", code="connection")
     if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
@@ -70,3 +72,25 @@ def classify(exc: BaseException) -> WarpError:
         return RecordError(f"{name}: {exc}", code="bad_value")  # a value we cannot encode
     return FatalError(f"internal error, stopping without committing: {name}: {exc}",
                       code="internal")
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why the server refused us for good (a person must fix it), else None. The server's
+    words name the user and the client address, never the password."""
+    if why := tls_refusal(exc, "server"):
+        hint = ("destination.sslcert/sslkey: the client certificate and its key"
+                if "client certificate" in why else
+                "destination.sslrootcert must hold the CA that signed the server's "
+                "certificate, and the DSN's host must be one the certificate names")
+        return f"postgresql: {why} (hint: {hint})"
+    if isinstance(exc, asyncpg.exceptions.InvalidPasswordError):
+        return (f"postgresql: {exc} (hint: check the password in "
+                "destination.connection_string)")
+    if isinstance(exc, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
+        hint = ("set destination.sslcert and destination.sslkey: a certificate whose CN is "
+                "the user, signed by a CA the server trusts" if "certificate" in str(exc) else
+                "pg_hba.conf must allow this user, database and address with this sslmode")
+        return f"postgresql: the server refused the login: {exc} (hint: {hint})"
+    if isinstance(exc, asyncpg.exceptions.InvalidCatalogNameError):
+        return f"postgresql: {exc} (hint: create the database or fix its name in the DSN)"
+    return None

@@ -29,7 +29,7 @@ from sink.errors import FatalError, WarpError
 from sink.metrics import HealthServer, Metrics
 from sink.postgres import BadRecords, OffsetConflict, PostgreSQLDestinationConnector, Router
 from sink.records import Record
-from sink.service import kafka
+from sink.service import access, kafka
 from sink.service.batcher import Batcher, FlushUnit
 from sink.service.catchup import CatchUp
 from sink.service.commits import KafkaCommitter
@@ -144,7 +144,14 @@ class Sink:
             self.consumer.subscribe(pattern=src.topic_pattern, listener=listener)
         else:
             self.consumer.subscribe(topics=src.topics, listener=listener)
-        await self._retrying(self.consumer.start, "kafka connect")
+        async def start() -> None:
+            try:
+                await self.consumer.start()
+            except Exception as exc:
+                await access.raise_if_refused(exc, src)
+                raise
+
+        await self._retrying(start, "kafka connect")
         if self.until_caught_up:
             await self.catchup.snapshot(src, self.consumer)
 
@@ -184,6 +191,8 @@ class Sink:
                     timeout_ms=100, max_records=s.max_batch_records
                 )
             except KafkaError as exc:
+                if fatal := access.refused(exc, s.source):
+                    raise fatal from None
                 log.warning("fetch failed, retrying", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
@@ -327,7 +336,11 @@ class Sink:
         )
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        await self.dlq.send(letters)
+        try:
+            await self.dlq.send(letters)
+        except Exception as exc:
+            await access.raise_if_refused(exc, self.s.source, dlq=self.dlq.topic)
+            raise
         for dl in letters:
             self.metrics.dlq_records.labels(dl.topic, dl.error.code).inc()
             self.metrics.errors.labels(dl.schema or "", dl.table or "", dl.error.code).inc()

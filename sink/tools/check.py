@@ -28,7 +28,11 @@ from sink.config import Settings, SourceConfig, mask_dsn, postgres_ssl
 from sink.decode import SchemaRegistry
 from sink.errors import ConfigError, DecodeError, TransientError
 from sink.logs import quiet, restore, scrub
+from sink.postgres import connect_refusal
+from sink.service import kafka_access_probe as probe
 from sink.service import kafka_admin
+from sink.service import kafka_principal as principal
+from sink.service import kafka_refused as refused
 
 Check = tuple[str, Callable[[], Awaitable[str]]]
 KAFKA_TIMEOUT = 15.0
@@ -81,7 +85,9 @@ async def _kafka(settings: Settings) -> str:
             await asyncio.wait_for(client.start(), timeout=KAFKA_TIMEOUT)
             topics = set(await asyncio.wait_for(client.list_topics(), timeout=KAFKA_TIMEOUT))
         except Exception as exc:
-            raise CheckFailed(_kafka_hint(exc, src)) from None
+            # the same diagnosis as `warp-sink run`: aiokafka hides TLS and SASL refusals
+            fatal = refused(exc, src) or await probe(src)
+            raise CheckFailed(str(fatal) if fatal else _kafka_hint(exc, src)) from None
         if src.topic_pattern:
             subscribed = sorted(t for t in topics if re.fullmatch(src.topic_pattern, t))
             if not subscribed:
@@ -92,23 +98,42 @@ async def _kafka(settings: Settings) -> str:
         else:
             missing = sorted(set(src.topics) - topics)
             if missing:
-                raise CheckFailed(f"topics not found: {', '.join(missing)} (hint: check "
-                                  "source.topics; Debezium creates a topic on the first "
-                                  "change of a collection)")
+                # the brokers hide a topic the principal may not Describe: it looks missing
+                raise CheckFailed(f"topics not found or not authorised: {', '.join(missing)} "
+                                  "(hint: check source.topics; Debezium creates a topic on "
+                                  f"the first change of a collection; grant {principal(src)} "
+                                  "Read and Describe on them)")
             subscribed = list(src.topics)
             found = f"{len(subscribed)} topics found"
         try:
             group = await asyncio.wait_for(_group(client, src.group_id, set(subscribed)),
                                            timeout=KAFKA_TIMEOUT)
         except Exception as exc:
-            raise CheckFailed(f"group {src.group_id}: {_kafka_hint(exc, src)}") from None
+            fatal = refused(exc, src)
+            raise CheckFailed(str(fatal) if fatal else
+                              f"group {src.group_id}: {_kafka_hint(exc, src)}") from None
         dlq = settings.dlq_topic
         dlq_note = (f"dead-letter topic {dlq} exists" if dlq in topics else
-                    f"dead-letter topic {dlq} does not exist yet (created on the first dead "
-                    "letter if the broker auto-creates topics)")
+                    await _dlq_unlisted(client, src, dlq))
         return f"{found}; {group}; {dlq_note}"
     finally:
         await client.close()
+
+
+async def _dlq_unlisted(client: Any, src: SourceConfig, dlq: str) -> str:
+    """A dead-letter topic list_topics did not show: missing, or hidden from the principal.
+    Asking by name tells them apart (and auto-creates it where the sink's first dead letter
+    would anyway). Write itself cannot be checked without writing."""
+    described = await asyncio.wait_for(client.describe_topics([dlq]), timeout=KAFKA_TIMEOUT)
+    code = described[0].get("error_code", 0) if described else 0
+    if code == kafka_errors.TopicAuthorizationFailedError.errno:
+        raise CheckFailed(f"not authorised to describe the dead-letter topic {dlq} (hint: "
+                          f"grant {principal(src)} Write and Describe on it, or set "
+                          "errors.dlq_topic)")
+    if code == 0:
+        return f"dead-letter topic {dlq} exists"
+    return (f"dead-letter topic {dlq} does not exist yet (created on the first dead letter if "
+            "the broker auto-creates topics)")
 
 
 async def _group(client: Any, group_id: str, topics: set[str]) -> str:
@@ -161,6 +186,8 @@ def _pg_hint(exc: BaseException, dsn: str) -> str:
         where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
     except ValueError:
         where = "the server"
+    if why := connect_refusal(exc):  # the words `warp-sink run` stops with
+        return why.removeprefix("postgresql: ")
     if isinstance(exc, asyncpg.InvalidPasswordError
                   | asyncpg.InvalidAuthorizationSpecificationError):
         return (f"{exc} (hint: check the user and password in destination.connection_string, "
@@ -179,6 +206,11 @@ def _pg_hint(exc: BaseException, dsn: str) -> str:
 async def _postgres(settings: Settings) -> str:
     d = settings.destination
     dsn = d.connection_string.get_secret_value()
+    for key in ("sslrootcert", "sslcert", "sslkey"):
+        path = getattr(d, key)
+        if path and not os.access(path, os.R_OK):
+            raise CheckFailed(f"destination.{key} {path} is missing or not readable "
+                              "(hint: mount the certificate or fix the path)")
     try:
         conn = await asyncpg.connect(dsn, timeout=d.connection_timeout, ssl=postgres_ssl(d))
     except Exception as exc:

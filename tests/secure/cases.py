@@ -51,12 +51,14 @@ def config(path: Path, info: SecureStackInfo, case: Case, *, kafka: str = "scram
            pg: str = "password", source: dict[str, Any] | None = None,
            destination: dict[str, Any] | None = None) -> Path:
     """The sink's YAML for ``kafka``/``pg`` styles; ``source``/``destination`` override keys
-    (a wrong password, another CA...)."""
+    (a wrong password, another CA...; None drops the key)."""
+    src = {**info.source(kafka), "topics": [case.topic], "group_id": case.group,
+           "auto_offset_reset": "earliest", **(source or {})}
+    dest = {"type": "postgresql", **info.destination(pg), "metadata_schema": case.meta,
+            **(destination or {})}
     doc = {
-        "source": {**info.source(kafka), "topics": [case.topic], "group_id": case.group,
-                   "auto_offset_reset": "earliest", **(source or {})},
-        "destination": {"type": "postgresql", **info.destination(pg),
-                        "metadata_schema": case.meta, **(destination or {})},
+        "source": {k: v for k, v in src.items() if v is not None},
+        "destination": {k: v for k, v in dest.items() if v is not None},
         "errors": {"dlq_topic": case.dlq},
         "observability": {"metrics_port": 0, "log_format": "json"},
     }
