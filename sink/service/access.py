@@ -61,8 +61,8 @@ def refused(exc: BaseException, src: SourceConfig, *, dlq: str | None = None) ->
     who = principal(src)
     if isinstance(exc, TopicAuthorizationFailedError) and dlq is not None:
         return FatalError(f"kafka: not authorised to write the dead-letter topic {dlq} "
-                          f"(hint: grant {who} Write and Describe on it, or set "
-                          "errors.dlq_topic)", code="kafka_acl")
+                          f"(hint: create it if missing, grant {who} Write and Describe on "
+                          "it, or set errors.dlq_topic)", code="kafka_acl")
     if isinstance(exc, TopicAuthorizationFailedError):
         return FatalError(f"kafka: not authorised to read {_subscription(src)} (hint: grant "
                           f"{who} Read and Describe on them)", code="kafka_acl")

@@ -40,6 +40,7 @@ from sink.stack.secure_postgres import (
 
 KAFKA_STYLES = ("scram-sha-512", "scram-sha-256", "plain", "mtls", "sasl-plaintext")
 PG_STYLES = ("password", "cert")
+DEFAULT_DLQ = f"{DLQ_PREFIX}{GROUP_PREFIX}"
 
 
 @dataclass
@@ -186,6 +187,12 @@ class SecureStack:
         known = self.info()
         if known is not None and all(run_async(self._probe(known))):
             return known
+        info = self._start()
+        # the dead-letter topic `stack env --secure` names: the sink may not create topics
+        run_async(info.create_topic(DEFAULT_DLQ))
+        return info
+
+    def _start(self) -> SecureStackInfo:
         self.pki.init()
         self.postgres.init()
         self.kafka.init()
@@ -215,5 +222,5 @@ async def _pg_answers(info: SecureStackInfo) -> bool:
     return True
 
 
-__all__ = ["DLQ_PREFIX", "GROUP_PREFIX", "KAFKA_STYLES", "PG_STYLES", "TOPIC_PREFIX",
+__all__ = ["DEFAULT_DLQ", "DLQ_PREFIX", "GROUP_PREFIX", "KAFKA_STYLES", "PG_STYLES", "TOPIC_PREFIX",
            "SecureStack", "SecureStackInfo"]

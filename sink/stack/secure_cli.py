@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sink.stack.process import StackError
 from sink.stack.secure import (
+    DEFAULT_DLQ,
     DLQ_PREFIX,
     GROUP_PREFIX,
     KAFKA_STYLES,
@@ -37,7 +38,7 @@ def _print_env(info: SecureStackInfo) -> None:
     print(f"# ACLs of User:warp: read topics {TOPIC_PREFIX}*, groups {GROUP_PREFIX}*; write "
           f"topics {DLQ_PREFIX}* (create them as the admin: secrets in {info.root})")
     values = {**info.env(kafka, pg), "WARP__SOURCE__GROUP_ID": GROUP_PREFIX,
-              "WARP__ERRORS__DLQ_TOPIC": f"{DLQ_PREFIX}{GROUP_PREFIX}"}
+              "WARP__ERRORS__DLQ_TOPIC": DEFAULT_DLQ}
     for key, value in values.items():
         print(f"export {key}={shlex.quote(value)}")
 

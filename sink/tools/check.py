@@ -127,8 +127,10 @@ async def _dlq_unlisted(client: Any, src: SourceConfig, dlq: str) -> str:
     described = await asyncio.wait_for(client.describe_topics([dlq]), timeout=KAFKA_TIMEOUT)
     code = described[0].get("error_code", 0) if described else 0
     if code == kafka_errors.TopicAuthorizationFailedError.errno:
-        raise CheckFailed(f"not authorised to describe the dead-letter topic {dlq} (hint: "
-                          f"grant {principal(src)} Write and Describe on it, or set "
+        # also what a broker answers for a missing topic the principal may not create
+        raise CheckFailed(f"not authorised to describe the dead-letter topic {dlq}, or it "
+                          "does not exist and may not be created (hint: create it and grant "
+                          f"{principal(src)} Write and Describe on it, or set "
                           "errors.dlq_topic)")
     if code == 0:
         return f"dead-letter topic {dlq} exists"
