@@ -90,6 +90,9 @@ async def assert_delivered(info: SecureStackInfo, case: Case, w: Workload,
     assert [(m.key, m.value) for m in letters] == [MALFORMED]
     headers = dict(letters[0].headers)
     assert headers["__connect.errors.offset"] == str(len(w.events)).encode()
+    assert headers["warp.error.code"] == b"bad_json"
+    for secret in (info.sink_password, info.pg_password, info.admin_password):
+        assert all(secret.encode() not in v for v in headers.values())
     ends = await end_offsets(bootstrap, case.topic, **admin)
     assert ends == {0: len(w.events) + 1}
     assert await committed_offsets(bootstrap, case.group, case.topic, **admin) == ends
