@@ -37,12 +37,17 @@ class SourceConfig(Section):
     schema_registry_token: SecretStr | None = None
     schema_registry_cafile: str | None = None
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    # OAUTHBEARER: a token from the OIDC client-credentials flow, renewed before it expires
+    sasl_oauth_token_url: str | None = None
+    sasl_oauth_client_id: str | None = None
+    sasl_oauth_client_secret: SecretStr | None = None
+    sasl_oauth_scope: str | None = None
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
     fetch_max_bytes: int = Field(default=52_428_800, ge=1_024)
@@ -89,10 +94,28 @@ class SourceConfig(Section):
         if self.sasl_mechanism and not sasl:
             raise rule("sasl_mechanism", "needs security_protocol SASL_PLAINTEXT or SASL_SSL "
                         f"(security_protocol is {self.security_protocol})")
-        if sasl and not self.sasl_username:
+        oauth = self.sasl_mechanism == "OAUTHBEARER"
+        oauth_keys = ("sasl_oauth_token_url", "sasl_oauth_client_id", "sasl_oauth_client_secret")
+        for key in oauth_keys if oauth else ():
+            if getattr(self, key) is None:
+                raise rule(key, "required with sasl_mechanism OAUTHBEARER (e.g. "
+                            f"WARP__SOURCE__{key.upper()})")
+        for key in () if oauth else (*oauth_keys, "sasl_oauth_scope"):
+            if getattr(self, key) is not None:
+                raise rule(key, "needs sasl_mechanism OAUTHBEARER")
+        if oauth:
+            try:
+                parts = urlsplit(self.sasl_oauth_token_url or "")
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise rule("sasl_oauth_token_url", "must be an http:// or https:// URL (the "
+                            "identity provider's token endpoint)")
+        if sasl and not oauth and not self.sasl_username:
             raise rule("sasl_username", f"required with security_protocol "
                         f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_USERNAME)")
-        if sasl and self.sasl_password is None:
+        if sasl and not oauth and self.sasl_password is None:
             raise rule("sasl_password", f"required with security_protocol "
                         f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_PASSWORD)")
         if self.ssl_keyfile and not self.ssl_certfile:

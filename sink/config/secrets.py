@@ -18,7 +18,8 @@ def secret_values(settings: Settings) -> list[str]:
     """Every secret the configuration holds, as it may appear in text (raw and URL-decoded)."""
     src, dest = settings.source, settings.destination
     out: list[str] = []
-    for secret in (src.sasl_password, src.schema_registry_password, src.schema_registry_token):
+    for secret in (src.sasl_password, src.schema_registry_password, src.schema_registry_token,
+                   src.sasl_oauth_client_secret):
         if secret is not None:
             out.append(secret.get_secret_value())
     urls = [dest.connection_string.get_secret_value(), *(src.schema_registry_url or "").split(",")]

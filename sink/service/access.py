@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import struct
+from typing import Any
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
@@ -20,13 +21,13 @@ from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
     IllegalSaslStateError,
-    KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailed,
     UnsupportedSaslMechanismError,
 )
+from aiokafka.protocol.admin import SaslAuthenticateRequest, SaslHandShakeRequest
 
 from sink.config import SourceConfig
 from sink.errors import FatalError, tls_refusal
@@ -73,6 +74,11 @@ def refused(exc: BaseException, src: SourceConfig, *, dlq: str | None = None) ->
     if isinstance(exc, AUTHORIZATION):
         return FatalError(f"kafka: not authorised: {type(exc).__name__} (hint: grant {who} "
                           "the ACLs listed in the README's Security section)", code="kafka_acl")
+    if isinstance(exc, AUTHENTICATION) and src.sasl_mechanism == "OAUTHBEARER":
+        return FatalError(f"kafka: the brokers refused the OAuth token of client "
+                          f"{src.sasl_oauth_client_id} (hint: the broker's OAuth settings — "
+                          "issuer, audience, signing keys — must accept the tokens of "
+                          "source.sasl_oauth_token_url)", code="kafka_auth")
     if isinstance(exc, AUTHENTICATION):
         return FatalError(f"kafka: the brokers refused the SASL login of user "
                           f"{src.sasl_username} with {src.sasl_mechanism or 'PLAIN'}: wrong "
@@ -111,12 +117,35 @@ async def _probe_one(host: str, port: int, src: SourceConfig) -> None:
                 writer.close()
         except ssl.SSLError as exc:
             raise _tls_fatal(exc, src) or exc from None
-    if src.security_protocol.startswith("SASL"):
+    if src.sasl_mechanism == "OAUTHBEARER":
+        await _probe_oauth(host, port, src, kw)
+    elif src.security_protocol.startswith("SASL"):
         try:
             conn = await create_conn(host, port, client_id=f"{src.client_id}-probe",
                                      request_timeout_ms=int(PROBE_TIMEOUT * 1000), **kw)
         except KafkaError as exc:
             raise refused(exc, src) or exc from None
+        conn.close()
+
+
+async def _probe_oauth(host: str, port: int, src: SourceConfig, kw: dict[str, Any]) -> None:
+    """The OAUTHBEARER exchange by hand: aiokafka takes the broker's refusal (an error
+    challenge, RFC 7628 §3.2.2) for success and only fails on the next request."""
+    provider = kw["sasl_oauth_token_provider"]
+    conn = await create_conn(host, port, client_id=f"{src.client_id}-probe",
+                             request_timeout_ms=int(PROBE_TIMEOUT * 1000),
+                             ssl_context=kw.get("ssl_context"),
+                             security_protocol="SSL" if "ssl_context" in kw else "PLAINTEXT")
+    try:
+        shake = await conn.send(SaslHandShakeRequest("OAUTHBEARER"))
+        if shake.error_code or "OAUTHBEARER" not in shake.enabled_mechanisms:
+            raise refused(UnsupportedSaslMechanismError(), src) or KafkaError()
+        token = await provider.token()
+        resp = await conn.send(SaslAuthenticateRequest(
+            f"n,,\x01auth=Bearer {token}\x01\x01".encode()))
+        if resp.error_code or resp.sasl_auth_bytes:
+            raise refused(SaslAuthenticationFailed(), src) or KafkaError()
+    finally:
         conn.close()
 
 
@@ -140,7 +169,8 @@ async def raise_if_refused(exc: BaseException, src: SourceConfig, *,
     """Raise the FatalError behind ``exc`` when a person must fix it; return otherwise (the
     caller re-raises ``exc`` for the retry policy)."""
     fatal = refused(exc, src, dlq=dlq)
-    if fatal is None and isinstance(exc, KafkaConnectionError | OSError):
+    # a refused OAuth token surfaces as whatever the next request meets (NodeNotReadyError)
+    if fatal is None and isinstance(exc, KafkaError | OSError):
         fatal = _tls_fatal(exc, src) or await probe(src)
     if fatal is not None:
         raise fatal from None

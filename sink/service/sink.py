@@ -145,6 +145,8 @@ class Sink:
         else:
             self.consumer.subscribe(topics=src.topics, listener=listener)
         async def start() -> None:
+            if src.sasl_mechanism == "OAUTHBEARER" and (fatal := await access.probe(src)):
+                raise fatal  # aiokafka takes a refused token for success (see access.py)
             try:
                 await self.consumer.start()
             except Exception as exc:

@@ -5,6 +5,8 @@ certificates by common name, and a second, unrelated CA (an untrusted issuer).""
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -13,17 +15,23 @@ from pathlib import Path
 from sink.stack.process import StackError
 
 DAYS = "30"
+JWT_KID = "warp-test-issuer"
 _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 
-def _openssl(*args: str, cwd: Path) -> None:
+def _openssl(*args: str, cwd: Path, data: bytes | None = None) -> bytes:
     exe = shutil.which("openssl")
     if exe is None:
         raise StackError("openssl not found; install it: apt-get install -y openssl")
-    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, check=False,
-                          timeout=60)
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, check=False, timeout=60,
+                          input=data)
     if proc.returncode != 0:
-        raise StackError(f"openssl {args[0]} failed: {proc.stderr.strip()[-600:]}")
+        raise StackError(f"openssl {args[0]} failed: {proc.stderr.decode()[-600:]}")
+    return proc.stdout
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class Pki:
         self.ca = root / "ca.pem"
         self.ca_key = root / "ca.key"
         self.rogue_ca = root / "rogue-ca.pem"
+        self.issuer_key = root / "oauth-issuer.key"
+        self.jwks = root / "jwks.json"
 
     def _ca(self, name: str, cn: str) -> None:
         _openssl("req", "-x509", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.pem",
@@ -85,3 +95,28 @@ class Pki:
                      "-certfile", "ca.pem", "-out", out.name, "-passout", f"pass:{password}",
                      cwd=self.dir)
         return out
+
+    def oauth_issuer(self) -> Path:
+        """An RS256 token issuer: its key, and ``jwks.json`` (what a broker validates OAuth
+        tokens against). Returns the JWKS file."""
+        if not self.issuer_key.is_file():
+            _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                     "-out", self.issuer_key.name, cwd=self.dir)
+            self.issuer_key.chmod(0o600)
+        if not self.jwks.is_file():
+            out = _openssl("rsa", "-in", self.issuer_key.name, "-noout", "-modulus", cwd=self.dir)
+            modulus = bytes.fromhex(out.decode().strip().split("=", 1)[1])
+            key = {"kty": "RSA", "kid": JWT_KID, "use": "sig", "alg": "RS256",
+                   "n": _b64url(modulus), "e": _b64url((65537).to_bytes(3, "big"))}
+            self.jwks.write_text(json.dumps({"keys": [key]}))
+        return self.jwks
+
+    def jwt(self, claims: dict[str, object]) -> str:
+        """``claims`` as a JWT signed by the issuer (RS256)."""
+        self.oauth_issuer()
+        header = {"alg": "RS256", "typ": "JWT", "kid": JWT_KID}
+        signing_input = (_b64url(json.dumps(header).encode()) + "." +
+                         _b64url(json.dumps(claims).encode()))
+        signature = _openssl("dgst", "-sha256", "-sign", self.issuer_key.name, cwd=self.dir,
+                             data=signing_input.encode())
+        return f"{signing_input}.{_b64url(signature)}"

@@ -1,8 +1,9 @@
 """The secured local Kafka broker: the same jars and JVM as :class:`KafkaServer`, with three
 client listeners and ACLs.
 
-* ``SASL_SSL``: SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN over TLS (Confluent Cloud, MSK SCRAM,
-  Aiven);
+* ``SASL_SSL``: SCRAM-SHA-512, SCRAM-SHA-256, PLAIN and OAUTHBEARER over TLS (Confluent
+  Cloud, MSK SCRAM, Aiven); OAuth tokens are JWTs of the stack's issuer (``Pki.jwt``),
+  validated against its JWKS file, with audience ``kafka``;
 * ``SSL``: mutual TLS, the client certificate's CN is the principal (Strimzi, Aiven);
 * ``SASL_PLAINTEXT``: PLAIN and SCRAM without TLS; also the harness's admin listener.
 
@@ -32,6 +33,7 @@ SINK_USER, ADMIN_USER = "warp", "admin"
 TOPIC_PREFIX, GROUP_PREFIX, DLQ_PREFIX = "secure.", "warp-secure", "secure-dlq."
 LISTENERS = ("SASL_SSL", "SSL", "SASL_PLAINTEXT")
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+OAUTH_AUDIENCE, OAUTH_ISSUER = "kafka", "https://issuer.warp.test"
 
 # The admin logs in with PLAIN over loopback on purpose; aiokafka warns about that each time.
 logging.getLogger("aiokafka.conn").addFilter(
@@ -68,6 +70,13 @@ class SecureKafkaServer(KafkaServer):
         self.secrets = secrets
         self.acls_done = root / "acls.done"
 
+    def _java(self) -> list[str]:
+        # Kafka 4 reads a JWKS file only where these properties allow it.
+        jwks = self.pki.oauth_issuer()
+        java, *rest = super()._java()
+        return [java, f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={jwks.as_uri()}",
+                f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.files={jwks}", *rest]
+
     def listener_ports(self) -> dict[str, int]:
         """Port of each listener (``SASL_SSL``, ``SSL``, ``SASL_PLAINTEXT``, ``CONTROLLER``)."""
         line = re.findall(r"^listeners=(.*)$", self.props.read_text(), re.M)[0]
@@ -103,6 +112,19 @@ class SecureKafkaServer(KafkaServer):
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "sasl.mechanism.inter.broker.protocol": "PLAIN",
             "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms":
+                "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER",
+            # OAuth tokens signed by the stack's issuer; the principal is the `sub` claim
+            "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config":
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+            "listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class":
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+            "sasl.oauthbearer.jwks.endpoint.url": self.pki.oauth_issuer().as_uri(),
+            # Kafka 4.1's default validator checks claims but not signatures
+            "sasl.oauthbearer.jwt.validator.class":
+                "org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator",
+            "sasl.oauthbearer.expected.audience": OAUTH_AUDIENCE,
+            "sasl.oauthbearer.expected.issuer": OAUTH_ISSUER,
             "listener.name.sasl_ssl.plain.sasl.jaas.config": _jaas_plain(s, login=False),
             "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
             "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
