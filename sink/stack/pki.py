@@ -66,10 +66,10 @@ class Pki:
         if not self.rogue_ca.is_file():
             self._ca("rogue-ca", "cartridge-warp untrusted CA")
 
-    def issue(self, name: str, cn: str, *, server: bool) -> Pair:
+    def issue(self, name: str, cn: str, *, server: bool, expired: bool = False) -> Pair:
         """``name.pem``/``name.key`` signed by the CA: a server certificate for the IP
         127.0.0.1 only, or a client certificate whose CN is the login (Kafka principal,
-        PostgreSQL role)."""
+        PostgreSQL role); ``expired``: one that expired yesterday."""
         pair = Pair(self.dir / f"{name}.pem", self.dir / f"{name}.key")
         if pair.cert.is_file() and pair.key.is_file():
             return pair
@@ -82,7 +82,7 @@ class Pki:
         _openssl("req", *_EC, "-keyout", pair.key.name, "-out", f"{name}.csr",
                  "-subj", f"/CN={cn}", cwd=self.dir)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", DAYS, "-out", pair.cert.name,
+                 "-CAcreateserial", "-days", "-1" if expired else DAYS, "-out", pair.cert.name,
                  "-extfile", ext.name, cwd=self.dir)
         pair.key.chmod(0o600)
         return pair

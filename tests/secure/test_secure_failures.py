@@ -6,6 +6,7 @@ secured stack with the right configuration."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sink.stack.pki import Pki
 from sink.stack.secure import SecureStackInfo
 from tests.secure.cases import Case, config, prepare
 from tests.support import run_sink
@@ -141,3 +143,35 @@ async def test_check_passes_with_the_right_configuration(
     assert f"dead-letter topic {case.dlq} exists" in checked.stdout
     user = "warp_cert" if pg == "cert" else "warp"
     assert f"user {user} may create schemas and tables" in checked.stdout
+
+
+async def test_expired_broker_certificate_stops_fast(secure_stack: SecureStackInfo,
+                                                     tmp_path: Path) -> None:
+    """A TLS listener whose certificate (from the stack's CA) expired yesterday: the sink
+    names the expiry instead of retrying. The listener is a bare TLS server: the handshake
+    is all that happens."""
+    pair = Pki(secure_stack.root / "pki").issue("expired-server", "127.0.0.1", server=True,
+                                               expired=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pair.cert), str(pair.key))
+
+    async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        case = Case.new()
+        cfg = config(tmp_path / "c.yaml", secure_stack, case, kafka="mtls",
+                     source={"bootstrap_servers": f"127.0.0.1:{port}"})
+        started = time.monotonic()
+        done = await asyncio.to_thread(run_sink, cfg, timeout=60)
+        took = time.monotonic() - started
+        checked = await asyncio.to_thread(_check, cfg)
+    finally:
+        server.close()
+    assert done.returncode == 1 and took < FAST_S, (took, done.stderr[-2000:])
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("warp-sink: kafka: TLS: the broker's certificate has expired"), last
+    failed = [ln for ln in checked.stdout.splitlines() if ln.startswith("FAIL")]
+    assert len(failed) == 1 and "broker's certificate has expired" in failed[0], checked.stdout
