@@ -87,6 +87,8 @@ def tls_refusal(exc: BaseException, peer: str) -> str | None:
             return f"TLS: the {peer}'s certificate has expired ({msg})"
         return f"TLS: the {peer}'s certificate is not trusted ({msg})"
     reason = getattr(exc, "reason", None) or ""
-    if isinstance(exc, ssl.SSLError) and "ALERT" in reason and "CLOSE_NOTIFY" not in reason:
+    if not isinstance(exc, ssl.SSLError) or "ALERT" not in reason or "CLOSE_NOTIFY" in reason:
+        return None
+    if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
         return f"TLS: the {peer} refused the client certificate or its absence ({reason})"
-    return None
+    return f"TLS: the {peer} refused the handshake ({reason})"

@@ -78,10 +78,13 @@ def refusal(exc: BaseException) -> str | None:
     """Why the server refused us for good (a person must fix it), else None. The server's
     words name the user and the client address, never the password."""
     if why := tls_refusal(exc, "server"):
-        hint = ("destination.sslcert/sslkey: the client certificate and its key"
-                if "client certificate" in why else
-                "destination.sslrootcert must hold the CA that signed the server's "
-                "certificate, and the DSN's host must be one the certificate names")
+        if "client certificate" in why:
+            hint = "destination.sslcert/sslkey: the client certificate and its key"
+        elif "refused the handshake" in why:
+            hint = "the TLS versions and ciphers of client and server must overlap"
+        else:
+            hint = ("destination.sslrootcert must hold the CA that signed the server's "
+                    "certificate, and the DSN's host must be one the certificate names")
         return f"postgresql: {why} (hint: {hint})"
     if isinstance(exc, asyncpg.exceptions.InvalidPasswordError):
         return (f"postgresql: {exc} (hint: check the password in "

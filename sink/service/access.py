@@ -95,6 +95,8 @@ def _tls_fatal(exc: BaseException, src: SourceConfig) -> FatalError | None:
     if "client certificate" in why:
         hint = ("set source.ssl_certfile and source.ssl_keyfile" if not src.ssl_certfile else
                 "is source.ssl_certfile signed by a CA the broker trusts, and valid?")
+    elif "refused the handshake" in why:
+        hint = "the TLS versions and ciphers of client and broker must overlap"
     elif "host name" in why:
         hint = "use a broker address the certificate names in source.bootstrap_servers"
     else:

@@ -79,6 +79,10 @@ def _kafka_hint(exc: BaseException, src: SourceConfig) -> str:
 async def _kafka(settings: Settings) -> str:
     src = settings.source
     _tls_files(src)
+    # TLS, SASL and OAuth refusals first, in the words `warp-sink run` stops with (aiokafka
+    # would report most of them as an unreachable cluster, a refused OAuth token not at all)
+    if fatal := await probe(src):
+        raise CheckFailed(str(fatal))
     client = kafka_admin(src)
     try:
         try:

@@ -77,6 +77,11 @@ REFUSALS = {
     "postgresql-untrusted-certificate": Refusal(
         "postgresql", "server's certificate is not trusted", "server's certificate is not trusted",
         lambda i, c: {"destination": {"sslrootcert": i.rogue_ca}}),
+    "postgresql-hostname-mismatch": Refusal(
+        "postgresql", "server's certificate is not valid for the host name",
+        "server's certificate is not valid for the host name",
+        lambda i, c: {"destination": {"connection_string":
+                                      i.pg_dsn().replace("127.0.0.1", "localhost")}}),
     "postgresql-missing-client-certificate": Refusal(
         "postgresql", "requires a valid client certificate (hint: set destination.sslcert",
         "requires a valid client certificate",
