@@ -87,8 +87,8 @@ def refusal(exc: BaseException) -> str | None:
                     "certificate, and the DSN's host must be one the certificate names")
         return f"postgresql: {why} (hint: {hint})"
     if isinstance(exc, asyncpg.exceptions.InvalidPasswordError):
-        return (f"postgresql: {exc} (hint: check the password in "
-                "destination.connection_string)")
+        return (f"postgresql: {exc} (hint: check the user and password in "
+                "destination.connection_string, e.g. WARP__DESTINATION__CONNECTION_STRING)")
     if isinstance(exc, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
         hint = ("set destination.sslcert and destination.sslkey: a certificate whose CN is "
                 "the user, signed by a CA the server trusts" if "certificate" in str(exc) else

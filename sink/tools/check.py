@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 from aiokafka import errors as kafka_errors
+from aiokafka.protocol.metadata import MetadataRequest
 
 from sink.config import Settings, SourceConfig, mask_dsn, postgres_ssl
 from sink.decode import SchemaRegistry
@@ -101,8 +102,11 @@ async def _kafka(settings: Settings) -> str:
             found = f"{len(subscribed)} topics match the pattern"
         else:
             missing = sorted(set(src.topics) - topics)
-            if missing:
-                # the brokers hide a topic the principal may not Describe: it looks missing
+            if missing and src.security_protocol == "PLAINTEXT":
+                raise CheckFailed(f"topics not found: {', '.join(missing)} (hint: check "
+                                  "source.topics; Debezium creates a topic on the first "
+                                  "change of a collection)")
+            if missing:  # the brokers hide a topic the principal may not Describe
                 raise CheckFailed(f"topics not found or not authorised: {', '.join(missing)} "
                                   "(hint: check source.topics; Debezium creates a topic on "
                                   f"the first change of a collection; grant {principal(src)} "
@@ -126,20 +130,22 @@ async def _kafka(settings: Settings) -> str:
 
 async def _dlq_unlisted(client: Any, src: SourceConfig, dlq: str) -> str:
     """A dead-letter topic list_topics did not show: missing, or hidden from the principal.
-    Asking by name tells them apart (and auto-creates it where the sink's first dead letter
-    would anyway). Write itself cannot be checked without writing."""
-    described = await asyncio.wait_for(client.describe_topics([dlq]), timeout=KAFKA_TIMEOUT)
+    Asking by name (without auto-creation: check changes nothing) tells them apart. Write
+    itself cannot be checked without writing."""
+    # what describe_topics sends, but with auto-creation off
+    meta = await asyncio.wait_for(
+        client._send_request(MetadataRequest([dlq], allow_auto_topic_creation=False)),
+        timeout=KAFKA_TIMEOUT)
+    described = meta.to_object()["topics"]
     code = described[0].get("error_code", 0) if described else 0
     if code == kafka_errors.TopicAuthorizationFailedError.errno:
-        # also what a broker answers for a missing topic the principal may not create
-        raise CheckFailed(f"not authorised to describe the dead-letter topic {dlq}, or it "
-                          "does not exist and may not be created (hint: create it and grant "
-                          f"{principal(src)} Write and Describe on it, or set "
+        raise CheckFailed(f"not authorised to describe the dead-letter topic {dlq} (hint: "
+                          f"grant {principal(src)} Write and Describe on it, or set "
                           "errors.dlq_topic)")
     if code == 0:
         return f"dead-letter topic {dlq} exists"
     return (f"dead-letter topic {dlq} does not exist yet (created on the first dead letter if "
-            "the broker auto-creates topics)")
+            "the broker auto-creates topics and the principal may Create it)")
 
 
 async def _group(client: Any, group_id: str, topics: set[str]) -> str:
