@@ -95,7 +95,8 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 def _cmd_stack(args: argparse.Namespace) -> int:
     from sink.stack import main as stack_main
 
-    return stack_main([args.action, *(["--dir", args.dir] if args.dir else [])])
+    return stack_main([args.action, *(["--dir", args.dir] if args.dir else []),
+                       *(["--secure"] if args.secure else [])])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -140,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stack", help="the local Kafka + PostgreSQL stack")
     st.add_argument("action", choices=["up", "down", "env", "status"])
     st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
+    st.add_argument("--secure", action="store_true",
+                    help="the secured stack: TLS, SASL, mTLS, ACLs, hostssl PostgreSQL")
     st.set_defaults(fn=_cmd_stack)
 
     from sink.tools import (

@@ -69,3 +69,26 @@ class FatalError(PermanentError):
     """The service must stop: retry deadline passed, ``errors.tolerance: none`` hit."""
 
     code = "fatal"
+
+
+def tls_refusal(exc: BaseException, peer: str) -> str | None:
+    """Why a TLS handshake with ``peer`` ("broker", "server") failed, when only a person can
+    fix it: its certificate is untrusted, expired or names another host, or it refused our
+    client certificate (or its absence). None for anything else, e.g. a reset connection,
+    which the retry policy owns."""
+    import ssl  # here: the rest of this module is plain exception classes
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        msg = exc.verify_message or str(exc)
+        if "mismatch" in msg:
+            return (f"TLS: the {peer}'s certificate is not valid for the host name used to "
+                    f"reach it ({msg})")
+        if "expired" in msg:
+            return f"TLS: the {peer}'s certificate has expired ({msg})"
+        return f"TLS: the {peer}'s certificate is not trusted ({msg})"
+    reason = getattr(exc, "reason", None) or ""
+    if not isinstance(exc, ssl.SSLError) or "ALERT" not in reason or "CLOSE_NOTIFY" in reason:
+        return None
+    if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
+        return f"TLS: the {peer} refused the client certificate or its absence ({reason})"
+    return f"TLS: the {peer} refused the handshake ({reason})"

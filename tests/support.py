@@ -92,9 +92,11 @@ def _plain(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "_id"}
 
 
-async def produce(bootstrap: str, topic: str, events: list[tuple[bytes, bytes | None]]) -> None:
+async def produce(bootstrap: str, topic: str, events: list[tuple[bytes, bytes | None]],
+                  **client: Any) -> None:
+    """``client``: aiokafka security arguments (the secured stack's admin)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=256 * 1024)
+                                max_batch_size=256 * 1024, **client)
     await producer.start()
     try:
         futures = [await producer.send(topic, key=k, value=v) for k, v in events]
@@ -136,8 +138,9 @@ def run_sink(config: Path, *args: str, timeout: float = 240) -> subprocess.Compl
                           timeout=timeout, env={**os.environ}, check=False)
 
 
-async def table_rows(dsn: str, schema: str, table: str) -> dict[str, dict[str, Any]]:
-    conn = await asyncpg.connect(dsn)
+async def table_rows(dsn: str, schema: str, table: str,
+                     ssl: Any = None) -> dict[str, dict[str, Any]]:
+    conn = await asyncpg.connect(dsn, ssl=ssl)
     try:
         rows = await conn.fetch(f'SELECT * FROM "{schema}"."{table}"')
     finally:
@@ -167,8 +170,8 @@ def assert_fold(rows: dict[str, dict[str, Any]], fold: dict[str, Expected]) -> N
                 assert got == want, (key, f, got, want)
 
 
-async def partitions(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def partitions(bootstrap: str, topic: str, **client: Any) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client)
     await admin.start()
     try:
         meta = (await admin.describe_topics([topic]))[0]
@@ -177,10 +180,11 @@ async def partitions(bootstrap: str, topic: str) -> list[int]:
         await admin.close()
 
 
-async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
-    parts = await partitions(bootstrap, topic)
+async def committed_offsets(bootstrap: str, group: str, topic: str,
+                            **client: Any) -> dict[int, int | None]:
+    parts = await partitions(bootstrap, topic, **client)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **client)
     await consumer.start()
     try:
         return {p: await consumer.committed(TopicPartition(topic, p)) for p in parts}
@@ -188,9 +192,9 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
         await consumer.stop()
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    parts = await partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def end_offsets(bootstrap: str, topic: str, **client: Any) -> dict[int, int]:
+    parts = await partitions(bootstrap, topic, **client)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **client)
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
@@ -203,11 +207,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
-async def stored_offsets(dsn: str, group: str) -> dict[tuple[str, int], int]:
-    conn = await asyncpg.connect(dsn)
+async def stored_offsets(dsn: str, group: str, *, ssl: Any = None,
+                         schema: str = "cartridge_warp_metadata") -> dict[tuple[str, int], int]:
+    conn = await asyncpg.connect(dsn, ssl=ssl)
     try:
         rows = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM cartridge_warp_metadata.kafka_offsets "
+            f'SELECT topic, partition, next_offset FROM "{schema}".kafka_offsets '
             "WHERE group_id = $1", group)
     except asyncpg.UndefinedTableError:
         return {}
@@ -231,11 +236,12 @@ async def wait_progress(dsn: str, group: str, at_least: int, within: float = 120
     return seen
 
 
-async def read_topic(bootstrap: str, topic: str, within: float = 10) -> list[Any]:
+async def read_topic(bootstrap: str, topic: str, within: float = 10,
+                     **client: Any) -> list[Any]:
     """Every message of ``topic`` from the beginning to its end (no group)."""
-    parts = await partitions(bootstrap, topic)
+    parts = await partitions(bootstrap, topic, **client)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+                                auto_offset_reset="earliest", **client)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in parts]

@@ -41,13 +41,19 @@ class SourceConfig(Section):
     schema_registry_token_file: str | None = None
     schema_registry_cafile: str | None = None
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     sasl_password_file: str | None = None
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    # OAUTHBEARER: a token from the OIDC client-credentials flow, renewed before it expires
+    sasl_oauth_token_url: str | None = None
+    sasl_oauth_client_id: str | None = None
+    sasl_oauth_client_secret: SecretStr | None = None
+    sasl_oauth_client_secret_file: str | None = None
+    sasl_oauth_scope: str | None = None
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
     fetch_max_bytes: int = Field(default=52_428_800, ge=1_024)
@@ -103,10 +109,29 @@ class SourceConfig(Section):
         if self.sasl_mechanism and not sasl:
             raise rule("sasl_mechanism", "needs security_protocol SASL_PLAINTEXT or SASL_SSL "
                         f"(security_protocol is {self.security_protocol})")
-        if sasl and not self.sasl_username:
+        oauth = self.sasl_mechanism == "OAUTHBEARER"
+        oauth_keys = ("sasl_oauth_token_url", "sasl_oauth_client_id", "sasl_oauth_client_secret")
+        for key in oauth_keys if oauth else ():
+            if getattr(self, key) is None:
+                raise rule(key, "required with sasl_mechanism OAUTHBEARER (e.g. "
+                            f"WARP__SOURCE__{key.upper()})")
+        for key in () if oauth else (*oauth_keys, "sasl_oauth_scope",
+                                     "sasl_oauth_client_secret_file"):
+            if getattr(self, key) is not None:
+                raise rule(key, "needs sasl_mechanism OAUTHBEARER")
+        if oauth:
+            try:
+                parts = urlsplit(self.sasl_oauth_token_url or "")
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise rule("sasl_oauth_token_url", "must be an http:// or https:// URL (the "
+                            "identity provider's token endpoint)")
+        if sasl and not oauth and not self.sasl_username:
             raise rule("sasl_username", f"required with security_protocol "
                         f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_USERNAME)")
-        if sasl and self.sasl_password is None:
+        if sasl and not oauth and self.sasl_password is None:
             raise rule("sasl_password", f"required with security_protocol "
                         f"{self.security_protocol} (e.g. WARP__SOURCE__SASL_PASSWORD, or "
                         "sasl_password_file naming a file that holds it)")
@@ -135,7 +160,8 @@ class SourceConfig(Section):
         return self
 
 
-SOURCE_SECRETS = ("sasl_password", "schema_registry_password", "schema_registry_token")
+SOURCE_SECRETS = ("sasl_password", "schema_registry_password", "schema_registry_token",
+                  "sasl_oauth_client_secret")
 DESTINATION_SECRETS = ("password",)
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -164,10 +190,17 @@ class DestinationConfig(Section):
     max_retries: int = Field(default=3, ge=0)
     sslmode: SslMode | None = None
     sslrootcert: str | None = None
+    sslcert: str | None = None  # client certificate (pg_hba ``cert`` / ``clientcert=``)
+    sslkey: str | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> DestinationConfig:
         load_secret_files(self, DESTINATION_SECRETS)
+        if self.sslkey and not self.sslcert:
+            raise rule("sslkey", "needs sslcert (the client certificate it belongs to)")
+        if self.sslcert and self.sslmode in (None, "disable", "allow", "prefer"):
+            raise rule("sslcert", "needs sslmode require, verify-ca or verify-full (a client "
+                        "certificate is only sent over TLS)")
         if self.min_connections > self.max_connections:
             raise rule("min_connections", f"min_connections ({self.min_connections}) must not "
                         f"exceed max_connections ({self.max_connections})")
@@ -335,5 +368,12 @@ def postgres_ssl(dest: DestinationConfig) -> ssl.SSLContext | SslMode | None:
     if dest.sslmode in ("verify-ca", "verify-full"):
         ctx = ssl.create_default_context(cafile=dest.sslrootcert)
         ctx.check_hostname = dest.sslmode == "verify-full"
-        return ctx
-    return dest.sslmode
+    elif dest.sslmode == "require" and dest.sslcert:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # libpq's require: encrypt, do not verify
+    else:
+        return dest.sslmode
+    if dest.sslcert:
+        ctx.load_cert_chain(dest.sslcert, dest.sslkey)
+    return ctx

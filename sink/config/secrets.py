@@ -20,7 +20,7 @@ def secret_values(settings: Settings) -> list[str]:
     src, dest = settings.source, settings.destination
     out: list[str] = []
     for secret in (src.sasl_password, src.schema_registry_password, src.schema_registry_token,
-                   dest.password):
+                   src.sasl_oauth_client_secret, dest.password):
         if secret is not None:
             out.append(secret.get_secret_value())
     dsn = dest.connection_string.get_secret_value()

@@ -13,6 +13,7 @@ Other layers import from this module only.
 """
 
 from sink.postgres.connector import ApplyResult, BadRecords, PostgreSQLDestinationConnector
+from sink.postgres.errors import refusal as connect_refusal
 from sink.postgres.mapping import Router
 from sink.postgres.metadata import OffsetConflict, load_offset_ages, load_offsets, set_offsets
 from sink.postgres.metadata import migrate as migrate_metadata
@@ -27,6 +28,7 @@ __all__ = [
     "PostgreSQLDestinationConnector",
     "Router",
     "Target",
+    "connect_refusal",
     "load_offset_ages",
     "load_offsets",
     "migrate_metadata",

@@ -15,7 +15,7 @@ import asyncio
 import asyncpg
 from asyncpg.exceptions._base import DataError as ClientDataError
 
-from sink.errors import FatalError, RecordError, TransientError, WarpError
+from sink.errors import FatalError, RecordError, TransientError, WarpError, tls_refusal
 
 # Catalog drift: a table or column changed under a cached shape or prepared statement.
 _STALE = (
@@ -95,6 +95,8 @@ def classify(exc: BaseException) -> WarpError:
         return StaleCatalog(f"{name}: {exc}")
     if isinstance(exc, _STALE):
         return StaleCatalog(f"{name}: {exc}")
+    if why := refusal(exc):  # a person must fix it: stop, never retry or dead-letter
+        return FatalError(why, code="postgres_auth")
     if isinstance(exc, asyncpg.exceptions.PostgresError):
         known = _OPERATIONAL.get(state) or _OPERATIONAL.get(state[:2])
         if known is not None:
@@ -115,3 +117,28 @@ def classify(exc: BaseException) -> WarpError:
         return RecordError(f"{name}: {exc}", code="bad_value")  # a value we cannot encode
     return FatalError(f"internal error, stopping without committing: {name}: {exc}",
                       code="internal")
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why the server refused us for good (a person must fix it), else None. The server's
+    words name the user and the client address, never the password."""
+    if why := tls_refusal(exc, "server"):
+        if "client certificate" in why:
+            hint = "destination.sslcert/sslkey: the client certificate and its key"
+        elif "refused the handshake" in why:
+            hint = "the TLS versions and ciphers of client and server must overlap"
+        else:
+            hint = ("destination.sslrootcert must hold the CA that signed the server's "
+                    "certificate, and the DSN's host must be one the certificate names")
+        return f"postgresql: {why} (hint: {hint})"
+    if isinstance(exc, asyncpg.exceptions.InvalidPasswordError):
+        return (f"postgresql: {exc} (hint: check the user and password: "
+                "destination.connection_string, destination.password or password_file)")
+    if isinstance(exc, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
+        hint = ("set destination.sslcert and destination.sslkey: a certificate whose CN is "
+                "the user, signed by a CA the server trusts" if "certificate" in str(exc) else
+                "pg_hba.conf must allow this user, database and address with this sslmode")
+        return f"postgresql: the server refused the login: {exc} (hint: {hint})"
+    if isinstance(exc, asyncpg.exceptions.InvalidCatalogNameError):
+        return f"postgresql: {exc} (hint: create the database or fix its name in the DSN)"
+    return None

@@ -5,12 +5,16 @@ life cycle), ``intake`` (a fetched message into the batcher), ``batcher`` (what 
 when to flush), ``commits`` (Kafka commits behind the PostgreSQL commit), ``ownership``
 (partitions assigned and revoked, fencing), ``catchup`` (``--until-caught-up``), ``retry``
 (the retry policy), ``dead_letters`` (the DLQ producer), ``kafka`` (client construction,
-shared with the tools), ``report`` (metrics per flush), ``progress`` (live line and
-summaries of long runs), ``workers`` (``--workers N``), ``shutdown`` (the stop sequence,
-bounded by ``shutdown_timeout``), ``readiness`` (whether PostgreSQL answers, for ``/readyz``).
+shared with the tools), ``access`` (TLS, SASL and ACL refusals a person must fix),
+``report`` (metrics per flush), ``progress`` (live line and summaries of long runs),
+``workers`` (``--workers N``), ``shutdown`` (the stop sequence, bounded by
+``shutdown_timeout``), ``readiness`` (whether PostgreSQL answers, for ``/readyz``).
 Other layers import from this module only.
 """
 
+from sink.service.access import principal as kafka_principal
+from sink.service.access import probe as kafka_access_probe
+from sink.service.access import refused as kafka_refused
 from sink.service.kafka import admin as kafka_admin
 from sink.service.kafka import consumer as kafka_consumer
 from sink.service.kafka import producer as kafka_producer
@@ -21,9 +25,12 @@ from sink.service.workers import run_workers
 
 __all__ = [
     "Sink",
+    "kafka_access_probe",
     "kafka_admin",
     "kafka_consumer",
+    "kafka_principal",
     "kafka_producer",
+    "kafka_refused",
     "kafka_security",
     "run_workers",
     "terminal_bar",

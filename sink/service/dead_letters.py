@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +95,11 @@ def letter_for(raw: Mapping[tuple[TopicPartition, int], Any], rec: Record,
 class DeadLetterQueue:
     """Produces dead letters; the producer is made on first use (most runs never need it)."""
 
-    def __init__(self, make_producer: Callable[[], AIOKafkaProducer], topic: str) -> None:
+    def __init__(self, make_producer: Callable[[], AIOKafkaProducer], topic: str, *,
+                 refused: Callable[[Exception], Awaitable[None]] | None = None) -> None:
+        """``refused``: raises the FatalError behind a send failure a person must fix (an
+        ACL denial on the DLQ topic), or returns to let the failure go to the retries."""
+        self.refused = refused
         self._make = make_producer
         self.producer: AIOKafkaProducer | None = None
         self.topic = topic
@@ -114,7 +118,12 @@ class DeadLetterQueue:
 
     async def deliver(self, metrics: Metrics, letters: list[DeadLetter]) -> None:
         """:meth:`send`, then count and log each letter (the operator's trail)."""
-        await self.send(letters)
+        try:
+            await self.send(letters)
+        except Exception as exc:
+            if self.refused is not None:
+                await self.refused(exc)
+            raise
         for dl in letters:
             metrics.dlq_records.labels(dl.topic, dl.error.code).inc()
             metrics.errors.labels(dl.schema or "", dl.table or "", dl.error.code).inc()

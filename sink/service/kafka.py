@@ -1,6 +1,7 @@
 """Kafka clients built from the configuration: consumer, producer, admin.
 
-Security settings (TLS, SASL PLAIN/SCRAM) are applied the same way to all three.
+Security settings (TLS, SASL PLAIN/SCRAM/OAUTHBEARER) are applied the same way to all
+three.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
 from sink.config import SourceConfig
+from sink.service.oauth import token_provider
 
 
 def security_kwargs(src: SourceConfig) -> dict[str, Any]:
     kw: dict[str, Any] = {"security_protocol": src.security_protocol}
     if src.security_protocol in ("SSL", "SASL_SSL"):
         kw["ssl_context"] = _ssl_context(src)
-    if src.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+    if src.sasl_mechanism == "OAUTHBEARER":
+        kw["sasl_mechanism"] = "OAUTHBEARER"
+        kw["sasl_oauth_token_provider"] = token_provider(src)
+    elif src.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
         kw["sasl_mechanism"] = src.sasl_mechanism or "PLAIN"
         kw["sasl_plain_username"] = src.sasl_username
         kw["sasl_plain_password"] = (

@@ -5,8 +5,10 @@ and the ``batch processed`` log line (``debug``: a catch-up would print thousand
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
+from aiokafka import TopicPartition
 
 from sink.metrics import Metrics
 from sink.postgres import ApplyResult
@@ -35,3 +37,11 @@ def report_flush(metrics: Metrics, result: ApplyResult, records: Iterable[Record
         log.debug("batch processed", schema=schema, table=table,
                  records=sum(tr.operations.values()), duration=round(result.seconds, 4),
                  operations=dict(tr.operations), offsets=spans.get((schema, table), {}))
+
+
+def report_lag(metrics: Metrics, consumer: Any, committed: dict[TopicPartition, int]) -> None:
+    """After a Kafka commit: each partition's lag behind the end the consumer last saw."""
+    for tp, offset in committed.items():
+        hw = consumer.highwater(tp)
+        if hw is not None:
+            metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - offset))

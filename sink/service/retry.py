@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from sink.config import ErrorsConfig
 from sink.errors import FatalError, TransientError
+from sink.service.access import AUTHENTICATION, AUTHORIZATION
 
 log = structlog.get_logger("sink.retry")
 T = TypeVar("T")
@@ -38,6 +39,10 @@ async def retrying(
             result = await fn()
         except RETRIABLE as exc:
             _cancelled_meanwhile()
+            if isinstance(exc, AUTHORIZATION + AUTHENTICATION):  # a person must fix these
+                raise FatalError(f"{what}: kafka refused access: {type(exc).__name__} (hint: "
+                                 "check the credentials and ACLs of the sink's principal)",
+                                 code="kafka_acl") from None
             attempt += 1
             waited = time.monotonic() - started
             if policy.retry_deadline_seconds and waited >= policy.retry_deadline_seconds:

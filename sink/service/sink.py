@@ -28,7 +28,7 @@ from sink.decode import DecoderOptions, MessageDecoder, SchemaRegistry
 from sink.errors import FatalError
 from sink.metrics import HealthServer, Metrics
 from sink.postgres import BadRecords, OffsetConflict, PostgreSQLDestinationConnector, Router
-from sink.service import kafka
+from sink.service import access, kafka
 from sink.service.batcher import Batcher, FlushUnit
 from sink.service.catchup import CatchUp
 from sink.service.commits import KafkaCommitter
@@ -37,7 +37,7 @@ from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
 from sink.service.progress import Progress
 from sink.service.readiness import DestinationProbe
-from sink.service.report import report_flush
+from sink.service.report import report_flush, report_lag
 from sink.service.retry import retrying
 from sink.service.shutdown import close_within, describe_unapplied, supervise
 
@@ -79,7 +79,7 @@ class Sink:
         self.consumer: Any = None
         self.dlq: Any = None
         self.commits = KafkaCommitter(lambda: self.consumer, lambda: self.assignment,
-                                      self._lag_after)
+                                      lambda done: report_lag(self.metrics, self.consumer, done))
         self.batcher = Batcher(settings.batch, settings.max_batch_records)
         self.intake = Intake(self.decoder, self.router, self.batcher, self.metrics,
                              tombstone_target=self.pg.tombstone_target,
@@ -111,7 +111,9 @@ class Sink:
                                        flush_seconds=self.s.shutdown_timeout)
         self.dlq = DeadLetterQueue(
             lambda: kafka.producer(self.s.source, max_request_size=self.s.dlq_max_bytes),
-            self.s.dlq_topic)
+            self.s.dlq_topic,
+            refused=lambda exc: access.raise_if_refused(exc, self.s.source,
+                                                        dlq=self.s.dlq_topic))
         self.owner = Ownership(self.consumer, self.pg, self.batcher,
                                group_id=self.s.source.group_id,
                                auto_offset_reset=self.s.source.auto_offset_reset,
@@ -194,7 +196,7 @@ class Sink:
             self.consumer.subscribe(pattern=src.subscription_pattern, listener=listener)
         else:
             self.consumer.subscribe(topics=src.topics, listener=listener)
-        await self._retrying(self.consumer.start, "kafka connect")
+        await self._retrying(lambda: access.start_consumer(self.consumer, src), "kafka connect")
         if self.until_caught_up:
             await self.catchup.snapshot(src, self.consumer)
 
@@ -228,6 +230,8 @@ class Sink:
                     timeout_ms=100, max_records=s.max_batch_records
                 )
             except KafkaError as exc:
+                if fatal := access.refused(exc, s.source):
+                    raise fatal from None
                 log.warning("fetch failed, retrying", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
@@ -367,12 +371,6 @@ class Sink:
         self.metrics.pool(self.pg.database, *self.pg.pool_stats())
         report_flush(self.metrics, result, unit.records)
         self.commits.hand_over(dict(unit.next_offsets))
-
-    def _lag_after(self, committed: dict[TopicPartition, int]) -> None:
-        for tp, o in committed.items():
-            hw = self.consumer.highwater(tp)
-            if hw is not None:
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - o))
 
     async def _retrying(self, fn: Callable[[], Awaitable[T]], what: str, *,
                         pause: bool = False) -> T:

@@ -17,6 +17,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -84,10 +85,12 @@ def require_pom(pom: Path | None = None) -> None:
             "WARP_KAFKA_CLASSPATH to a Kafka broker's classpath")
 
 
-async def kafka_answers(bootstrap: str, timeout_ms: int = 5000) -> bool:
+async def kafka_answers(bootstrap: str, timeout_ms: int = 5000, **client: Any) -> bool:
+    """Whether the broker lists topics; ``client``: security arguments for aiokafka."""
     if not port_open(int(bootstrap.rpartition(":")[2])):
         return False
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
+                                **client)
     try:
         await admin.start()
         await admin.list_topics()
@@ -99,10 +102,10 @@ async def kafka_answers(bootstrap: str, timeout_ms: int = 5000) -> bool:
             await admin.close()
 
 
-async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+async def create_topic(bootstrap: str, name: str, partitions: int, **client: Any) -> None:
     """Create ``name`` with ``partitions`` partitions (replication 1) unless it exists, and wait
-    until every partition has a leader."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    until every partition has a leader. ``client``: security arguments for aiokafka."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client)
     await admin.start()
     try:
         resp = await admin.create_topics([NewTopic(name, partitions, 1)])

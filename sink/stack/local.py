@@ -194,10 +194,16 @@ def main(argv: list[str]) -> int:
                         "or ./.warp/stack)",
                         default=Path(os.environ.get("WARP_STACK_DIR") or ".warp/stack"))
     parser.add_argument("--purge", action="store_true", help="down: also delete the data")
+    parser.add_argument("--secure", action="store_true", help="the secured stack (TLS, SASL, "
+                        "ACLs; default dir $WARP_SECURE_STACK_DIR or ./.warp/secure-stack)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
+    if args.secure:
+        from sink.stack.secure_cli import secure_main
+
+        return secure_main(args.command, None if "--dir" not in argv else args.dir, args.purge)
     stack = LocalStack(args.dir)
     try:
         if args.command == "up":

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import errors as kafka_errors
+from aiokafka.protocol.metadata import MetadataRequest
 
 from sink.config import (
     DestinationConfig,
@@ -34,7 +35,11 @@ from sink.config import (
 from sink.decode import SchemaRegistry
 from sink.errors import ConfigError, DecodeError, TransientError
 from sink.logs import quiet, restore, scrub
+from sink.postgres import connect_refusal
+from sink.service import kafka_access_probe as probe
 from sink.service import kafka_admin
+from sink.service import kafka_principal as principal
+from sink.service import kafka_refused as refused
 
 Check = tuple[str, Callable[[], Awaitable[str]]]
 KAFKA_TIMEOUT = 15.0
@@ -81,13 +86,19 @@ def _kafka_hint(exc: BaseException, src: SourceConfig) -> str:
 async def _kafka(settings: Settings) -> str:
     src = settings.source
     _tls_files(src)
+    # TLS, SASL and OAuth refusals first, in the words `warp-sink run` stops with (aiokafka
+    # would report most of them as an unreachable cluster, a refused OAuth token not at all)
+    if fatal := await probe(src):
+        raise CheckFailed(str(fatal))
     client = kafka_admin(src)
     try:
         try:
             await asyncio.wait_for(client.start(), timeout=KAFKA_TIMEOUT)
             topics = set(await asyncio.wait_for(client.list_topics(), timeout=KAFKA_TIMEOUT))
         except Exception as exc:
-            raise CheckFailed(_kafka_hint(exc, src)) from None
+            # the same diagnosis as `warp-sink run`: aiokafka hides TLS and SASL refusals
+            fatal = refused(exc, src) or await probe(src)
+            raise CheckFailed(str(fatal) if fatal else _kafka_hint(exc, src)) from None
         if src.topic_pattern:
             subscribed = sorted(t for t in topics if re.fullmatch(src.topic_pattern, t))
             if not subscribed:
@@ -97,24 +108,50 @@ async def _kafka(settings: Settings) -> str:
             found = f"{len(subscribed)} topics match the pattern"
         else:
             missing = sorted(set(src.topics) - topics)
-            if missing:
+            if missing and src.security_protocol == "PLAINTEXT":
                 raise CheckFailed(f"topics not found: {', '.join(missing)} (hint: check "
                                   "source.topics; Debezium creates a topic on the first "
                                   "change of a collection)")
+            if missing:  # the brokers hide a topic the principal may not Describe
+                raise CheckFailed(f"topics not found or not authorised: {', '.join(missing)} "
+                                  "(hint: check source.topics; Debezium creates a topic on "
+                                  f"the first change of a collection; grant {principal(src)} "
+                                  "Read and Describe on them)")
             subscribed = list(src.topics)
             found = f"{len(subscribed)} topics found"
         try:
             group = await asyncio.wait_for(_group(client, src.group_id, set(subscribed)),
                                            timeout=KAFKA_TIMEOUT)
         except Exception as exc:
-            raise CheckFailed(f"group {src.group_id}: {_kafka_hint(exc, src)}") from None
+            fatal = refused(exc, src)
+            raise CheckFailed(str(fatal) if fatal else
+                              f"group {src.group_id}: {_kafka_hint(exc, src)}") from None
         dlq = settings.dlq_topic
         dlq_note = (f"dead-letter topic {dlq} exists" if dlq in topics else
-                    f"dead-letter topic {dlq} does not exist yet (created on the first dead "
-                    "letter if the broker auto-creates topics)")
+                    await _dlq_unlisted(client, src, dlq))
         return f"{found}; {group}; {dlq_note}"
     finally:
         await client.close()
+
+
+async def _dlq_unlisted(client: Any, src: SourceConfig, dlq: str) -> str:
+    """A dead-letter topic list_topics did not show: missing, or hidden from the principal.
+    Asking by name (without auto-creation: check changes nothing) tells them apart. Write
+    itself cannot be checked without writing."""
+    # what describe_topics sends, but with auto-creation off
+    meta = await asyncio.wait_for(
+        client._send_request(MetadataRequest([dlq], allow_auto_topic_creation=False)),
+        timeout=KAFKA_TIMEOUT)
+    described = meta.to_object()["topics"]
+    code = described[0].get("error_code", 0) if described else 0
+    if code == kafka_errors.TopicAuthorizationFailedError.errno:
+        raise CheckFailed(f"not authorised to describe the dead-letter topic {dlq} (hint: "
+                          f"grant {principal(src)} Write and Describe on it, or set "
+                          "errors.dlq_topic)")
+    if code == 0:
+        return f"dead-letter topic {dlq} exists"
+    return (f"dead-letter topic {dlq} does not exist yet (created on the first dead letter if "
+            "the broker auto-creates topics and the principal may Create it)")
 
 
 async def _group(client: Any, group_id: str, topics: set[str]) -> str:
@@ -164,6 +201,8 @@ async def _registry(settings: Settings) -> str:
 def _pg_hint(exc: BaseException, d: DestinationConfig) -> str:
     params = d.dsn.params
     where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+    if why := connect_refusal(exc):  # the words `warp-sink run` stops with
+        return why.removeprefix("postgresql: ")
     if isinstance(exc, asyncpg.InvalidPasswordError
                   | asyncpg.InvalidAuthorizationSpecificationError):
         return (f"{exc} (hint: check the user and password: destination.connection_string, "
@@ -181,6 +220,11 @@ def _pg_hint(exc: BaseException, d: DestinationConfig) -> str:
 
 async def _postgres(settings: Settings) -> str:
     d = settings.destination
+    for key in ("sslrootcert", "sslcert", "sslkey"):
+        path = getattr(d, key)
+        if path and not os.access(path, os.R_OK):
+            raise CheckFailed(f"destination.{key} {path} is missing or not readable "
+                              "(hint: mount the certificate or fix the path)")
     try:
         conn = await asyncpg.connect(**postgres_connect_args(d), timeout=d.connection_timeout)
     except Exception as exc:

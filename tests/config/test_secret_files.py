@@ -221,3 +221,15 @@ def test_password_apart_needs_no_encoding(tmp_path: Path) -> None:
     assert postgres_connect_args(apart.destination) == postgres_connect_args(
         encoded.destination)
     assert postgres_connect_args(apart.destination)["password"] == raw
+
+
+def test_the_oauth_client_secret_comes_from_its_file_too(tmp_path: Path) -> None:
+    path = secret_file(tmp_path, VALUE.encode() + b"\n")
+    settings = load_settings(config(tmp_path), {
+        "source.security_protocol": "SASL_SSL", "source.sasl_mechanism": "OAUTHBEARER",
+        "source.sasl_oauth_token_url": "https://idp.example/token",
+        "source.sasl_oauth_client_id": "warp-sink",
+        "source.sasl_oauth_client_secret_file": str(path)})
+    secret = settings.source.sasl_oauth_client_secret
+    assert secret is not None and secret.get_secret_value() == VALUE
+    assert VALUE in secret_values(settings)  # scrubbed from every log line
