@@ -131,8 +131,11 @@ def decode_envelope(
     return _decode_relational(key_payload, key_schema, p, node, op, topic, options)
 
 
-def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Record:
+def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Record | Skip:
     """A null value: DELETE for the key; the pipeline resolves the table from the topic.
+
+    No key either: Debezium's tombstone of a DELETE on a table without a primary key
+    (nothing names a row, so nothing to delete): a counted skip, never a dead letter.
 
     A MongoDB Debezium key (``{"id": "<extended JSON>"}``) becomes ``{"_id": text}`` as
     for every other MongoDB record. Any other key is returned typed but otherwise as is
@@ -140,7 +143,7 @@ def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Re
     ``id`` column here: map it with ``mongo_key(key, options, plain=True)`` when the
     topic is known to carry MongoDB documents)."""
     if key_payload is None:
-        raise fail("missing_key", "tombstone without a key")
+        return Skip("tombstone_without_key")
     key: dict[str, Any] | None = None
     if type(key_payload) is dict and len(key_payload) == 1 and type(key_payload.get("id")) is str:
         try:
