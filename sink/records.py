@@ -68,6 +68,11 @@ class Record:
     partition: int | None = None
     offset: int | None = None
     size: int = 0  # bytes of the original message, for backpressure accounting
+    # A table without a primary key (``key == {}``): how the writer applies the record
+    # (``match_before``: updates and deletes find their row by ``before``; ``append``: every
+    # event is a row of a change log), and the row image before the change.
+    keyless: str | None = None
+    before: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -35,6 +35,7 @@ from sink.decode.common import (
 )
 from sink.decode.connect import convert_row
 from sink.decode.flat import decode_flat
+from sink.decode.keyless import decode_keyless
 from sink.decode.mongo import decode_mongo, mongo_key
 from sink.decode.schema import SchemaNode, schema_node
 from sink.errors import DecodeError
@@ -245,7 +246,7 @@ def _decode_relational(
         return Record(schema, table, {}, Kind.TRUNCATE, op, position=position, source_ts=source_ts)
     key = relational_key(key_payload, key_schema, options)
     if key is None:
-        raise fail("missing_key", f"op={op} without a record key (table without primary key?)")
+        return decode_keyless(p, node, op, schema, table, position, source_ts, options)
     if op == "d":
         return Record(schema, table, key, Kind.DELETE, op, position=position, source_ts=source_ts)
     after = p.get("after")

@@ -23,6 +23,7 @@ from sink.errors import RecordError
 from sink.postgres import statements
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog, Evolution, TableInfo
+from sink.postgres.keyless import write_keyless
 from sink.postgres.metadata import Conn
 from sink.postgres.names import column_name
 from sink.postgres.reduce import (
@@ -33,6 +34,7 @@ from sink.postgres.reduce import (
     start_change,
 )
 from sink.postgres.statements import PatchShape
+from sink.postgres.truncate import apply_truncate
 from sink.postgres.types import JSONB, adapt_column, natural_type, target_type, to_json_text
 from sink.records import Kind, Record
 
@@ -114,7 +116,8 @@ async def write_table(
                 run = []
             info = await catalog.load(conn, schema, table)
             if info is not None:
-                await conn.execute(statements.truncate(info))
+                await apply_truncate(conn, info, rec, soft=opts.deletion_strategy != "hard",
+                                     force=opts.force)
             continue
         run.append(rec)
     if run:
@@ -131,6 +134,10 @@ async def _write_run(
     records: list[Record],
     result: TableResult,
 ) -> None:
+    if records[0].keyless is not None:  # a table without a primary key
+        await write_keyless(conn, catalog, schema, table, records, force=opts.force,
+                            soft=opts.deletion_strategy != "hard", varchar=opts.varchar)
+        return
     first = records[0].key
     by_col = {_col(k): k for k in first}
     key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}

@@ -215,4 +215,3 @@ def test_tombstones() -> None:
     smt = record(None, dumps({"id": OID}))
     assert smt.key == {"id": OID}
     assert mongo_key(smt.key, DecoderOptions(), plain=True) == {"_id": OID}
-    assert error(None, None) == "missing_key"

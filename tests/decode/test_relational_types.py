@@ -154,7 +154,7 @@ def test_relational_errors() -> None:
         assert (
             error(dumps({"schema": schema, "payload": pg_payload(after)}), dumps({"id": 1})) == code
         )
-    assert error(dumps(pg_payload({"id": 1})), None) == "missing_key"
+    assert error(dumps(pg_payload({"id": 1})), None, keyless="dead_letter") == "missing_key"
     assert error(dumps(pg_payload(None)), dumps({"id": 1})) == "missing_after"  # type: ignore[arg-type]
     assert error(dumps(pg_payload({"id": 1})), dumps([1])) == "bad_key"
     assert error(dumps(pg_payload({"id": 1})), b"{nope") == "bad_key"
