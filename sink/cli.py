@@ -94,7 +94,8 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 def _cmd_stack(args: argparse.Namespace) -> int:
     from sink.stack import main as stack_main
 
-    return stack_main([args.action, *(["--dir", args.dir] if args.dir else [])])
+    return stack_main([args.action, *(["--dir", args.dir] if args.dir else []),
+                       *(["--purge"] if args.purge else [])])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stack", help="the local Kafka + PostgreSQL stack")
     st.add_argument("action", choices=["up", "down", "env", "status"])
     st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
+    st.add_argument("--purge", action="store_true", help="down: also delete the data")
     st.set_defaults(fn=_cmd_stack)
 
     from sink.tools import (

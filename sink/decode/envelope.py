@@ -127,9 +127,24 @@ def decode_envelope(
         raise fail("unknown_op", f"unknown op {show(op)}")
     if op == "m":
         return Skip("logical_message")
-    if _is_mongo(p):
-        return decode_mongo(key_payload, p, op, topic, options)
-    return _decode_relational(key_payload, key_schema, p, node, op, topic, options)
+    try:
+        if _is_mongo(p):
+            return decode_mongo(key_payload, p, op, topic, options)
+        return _decode_relational(key_payload, key_schema, p, node, op, topic, options)
+    except DecodeError as exc:
+        _name_error(exc, p)
+        raise
+
+
+def _name_error(exc: DecodeError, p: Mapping[str, Any]) -> None:
+    """Give a refused change the table its envelope names, for the dead letter's headers."""
+    source = p.get("source")
+    if exc.schema is not None or type(source) is not dict:
+        return
+    schema = source.get("schema") or source.get("db")
+    table = source.get("table") or source.get("collection")
+    if type(schema) is str and type(table) is str and len(schema) + len(table) < 2048:
+        exc.schema, exc.table = schema, table
 
 
 def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Record | Skip:

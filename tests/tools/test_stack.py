@@ -162,3 +162,15 @@ def test_down_without_up_is_harmless(tmp_path: Path) -> None:
     stack = LocalStack(tmp_path / "never")
     stack.down()
     assert stack.info() is None
+
+
+def test_warp_sink_stack_down_purge_deletes_the_data(tmp_path: Path) -> None:
+    from sink import cli
+
+    root = tmp_path / "purged"
+    (root / "pg").mkdir(parents=True)
+    (root / "pg" / "keep-me").write_text("data")
+    assert cli.main(["stack", "down", "--dir", str(root)]) == 0
+    assert (root / "pg" / "keep-me").is_file()  # without --purge the data stays
+    assert cli.main(["stack", "down", "--purge", "--dir", str(root)]) == 0
+    assert not root.exists()

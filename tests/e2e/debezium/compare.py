@@ -52,7 +52,8 @@ class TableReport:
 
     @property
     def exact(self) -> bool:
-        return not self.row_problem and not any(c.problems for c in self.columns)
+        return self.target_rows is not None and not self.row_problem and not any(
+            c.problems for c in self.columns)
 
     def gaps(self) -> set[Gap]:
         out: set[Gap] = set()

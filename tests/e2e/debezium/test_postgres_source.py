@@ -58,7 +58,8 @@ async def _dead_letters(bootstrap: str, dlq: str) -> list[dict[str, str]]:
         col = _COLUMN.search(msg)
         out.append({"table": h["__connect.errors.topic"].rsplit(".", 1)[-1],
                     "column": col.group(1) if col else "*",
-                    "code": h.get("warp.error.code", "?"), "message": msg[:300]})
+                    "code": h.get("warp.error.code", "?"), "message": msg[:300],
+                    "warp_table": f"{h.get('warp.schema')}.{h.get('warp.table')}"})
     return out
 
 
@@ -100,6 +101,8 @@ async def test_debezium_postgres_source_lands_exactly(
         schemas[t.rsplit(".", 1)[-1]] = compare.connect_schemas([m.value for m in msgs])
     dead = await _dead_letters(cap.bootstrap, f"{group}.dlq")
     _record(setup, reports, schemas, cap, dead)
+    # Decode-stage dead letters name the table their envelope names (issue 13 item 9).
+    assert all(d["warp_table"] == f"app.{d['table']}" for d in dead), dead
 
     found = set().union(*(r.gaps() for r in reports))
     found |= {(d["table"], d["column"], f"dead letter {d['code']}") for d in dead}
