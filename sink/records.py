@@ -73,6 +73,29 @@ class Record:
     # event is a row of a change log), and the row image before the change.
     keyless: str | None = None
     before: dict[str, Any] | None = None
+    # Field -> the PostgreSQL type its event schema says (Connect JSON or Avro), for the
+    # writer to create the column with; None without a schema (types come from values).
+    column_types: dict[str, str] | None = None
+
+
+class JsonText:
+    """A JSON value as the exact text the source sent (Debezium's ``io.debezium.data.Json``):
+    written into jsonb as it is, so numbers never go through a float and JSON ``null`` stays
+    distinct from SQL NULL. (Not a dataclass: orjson would serialise it as an object.)"""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is JsonText and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.text!r})"
 
 
 @dataclass(slots=True, frozen=True)

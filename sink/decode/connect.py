@@ -23,6 +23,7 @@ from sink.decode.common import UTC, fail, show
 from sink.decode.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
 from sink.decode.schema import SchemaNode
 from sink.errors import DecodeError
+from sink.records import JsonText
 
 UNAVAILABLE = "__debezium_unavailable_value"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
@@ -295,11 +296,16 @@ def _json(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
     try:
         parsed = parse_json(v)
     except DecodeError as exc:
-        raise _bad(f"io.debezium.data.Json value: {exc}") from None
+        try:  # numbers beyond a double (-1e400) are valid JSON, and jsonb takes them
+            parsed = parse_exact(v, keep_float_text=True)
+        except (DecodeError, ValueError, RecursionError):
+            raise _bad(f"io.debezium.data.Json value: {exc}") from None
     try:
-        return plain(parsed, limit)
-    except InexactNumber:  # a float beyond 2**64 (or an integer beyond 64 bits): re-read
-        return plain(parse_exact(v, keep_float_text=True), limit)
+        plain(parsed, limit)  # the depth limit
+    except (InexactNumber, DecodeError) as exc:
+        if isinstance(exc, DecodeError) and exc.code == "too_deep":
+            raise
+    return JsonText(v)  # the source's text: numbers exact, JSON null not SQL NULL
 
 
 _LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sink.decode.column_types import column_types
 from sink.decode.common import (
     DecoderOptions,
     as_int,
@@ -271,14 +272,16 @@ def _decode_relational(
         raise fail("bad_envelope", f"after must be a struct, got {show(after)}")
     after_node = node.field("after") if node is not None else None
     values, unavailable = convert_row(after, after_node, options.max_depth)
+    types = column_types(after_node, list(after))
     if unavailable:  # unchanged TOASTed columns: never write the placeholder
         patch = Patch(set={(col,): v for col, v in values.items()})
         return Record(
             schema, table, key, Kind.PATCH, op, patch=patch, position=position,
-            source_ts=source_ts,
+            source_ts=source_ts, column_types=types,
         )  # fmt: skip
     return Record(
-        schema, table, key, Kind.UPSERT, op, values=values, position=position, source_ts=source_ts
+        schema, table, key, Kind.UPSERT, op, values=values, position=position, source_ts=source_ts,
+        column_types=types,
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sink.decode.column_types import column_types
 from sink.decode.common import DecoderOptions, fail, show
 from sink.decode.connect import convert_row
 from sink.decode.schema import SchemaNode
@@ -70,5 +71,8 @@ def decode_keyless(
                                      "before image: set REPLICA IDENTITY FULL on the source "
                                      "table, or mapping.keyless: append")
     kind = Kind.DELETE if op == "d" else Kind.UPSERT
+    image = after if after is not None else before
+    types = column_types(node.field("after" if after is not None else "before")
+                         if node is not None else None, list(image or ()))
     return Record(schema, table, {}, kind, op, values=after, position=position,
-                  source_ts=source_ts, keyless=mode, before=before)
+                  source_ts=source_ts, keyless=mode, before=before, column_types=types)

@@ -30,6 +30,9 @@ from typing import Any
 
 import orjson
 
+from sink.postgres.schema_types import base_of, fits_real
+from sink.records import JsonText
+
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 VARCHAR_MAX = 255
@@ -46,6 +49,7 @@ TIMESTAMPTZ = "timestamp with time zone"
 TIMESTAMP = "timestamp without time zone"
 DATE = "date"
 TIME = "time without time zone"
+TIMETZ = "time with time zone"  # io.debezium.time.ZonedTime: a time with its offset
 INTERVAL = "interval"
 BYTEA = "bytea"
 UUID = "uuid"
@@ -80,7 +84,7 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
     if isinstance(value, date):
         return DATE
     if isinstance(value, time):
-        return TIME
+        return TIME if value.tzinfo is None else TIMETZ
     if isinstance(value, timedelta):
         return INTERVAL
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -151,6 +155,10 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     types.discard(_NONE)
     if not types or current == JSONB:
         return None
+    if current == REAL and fits_real(values):
+        return None  # float32 values (a schema's float32): the real column holds them
+    if current is not None:  # smallint, numeric(10,2)...: their base type's rules
+        current = base_of(current)
     if current is not None and types <= _AS_IS.get(current, frozenset()):
         if current not in (INTEGER, BIGINT):
             return None  # already the column's type (a narrowing datetime goes to overflow)
@@ -214,7 +222,8 @@ def _float_decimal(value: float) -> Any:
 
 
 def _fits_real(value: float) -> bool:
-    return math.isnan(value) or math.isinf(value) or abs(value) < 3.4e38
+    # below the smallest double that rounds to float32 infinity (FLT_MAX prints 3.4028235e38)
+    return math.isnan(value) or math.isinf(value) or abs(value) < 3.4028235677973366e38
 
 
 # Python types a column takes as they are, once the column-wide checks below pass.
@@ -223,6 +232,7 @@ _AS_IS: dict[str, frozenset[type]] = {
     NUMERIC: frozenset({int, Decimal}), DOUBLE: frozenset({float}), TEXT: frozenset({str}),
     TIMESTAMPTZ: frozenset({datetime}), TIMESTAMP: frozenset({datetime}),
     DATE: frozenset({date}), TIME: frozenset({time}), INTERVAL: frozenset({timedelta}),
+    TIMETZ: frozenset({time}),
     BYTEA: frozenset({bytes}), UUID: frozenset({uuid.UUID}),
 }
 
@@ -256,6 +266,7 @@ def adapt_column(values: list[Any], column: str) -> tuple[list[Any], dict[int, A
     types.discard(_NONE)
     if not types:
         return values, {}
+    column = base_of(column)  # smallint, numeric(10,2)...: their base type's rules
     if column == JSONB:
         return _adapt_json(values)
     if _fast(values, column, types):
@@ -316,6 +327,8 @@ def escaped(value: Any) -> dict[str, str]:
 
 
 def _json_default(value: Any) -> Any:
+    if type(value) is JsonText:  # the source's exact JSON text (a validated JSON value)
+        return orjson.Fragment(value.text.encode())
     if isinstance(value, Decimal):
         if value.is_finite():
             return orjson.Fragment(str(value).encode())  # exact number, not a float

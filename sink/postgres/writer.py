@@ -33,6 +33,7 @@ from sink.postgres.reduce import (
     reduce_records,
     start_change,
 )
+from sink.postgres.schema_types import hinted
 from sink.postgres.statements import PatchShape
 from sink.postgres.truncate import apply_truncate
 from sink.postgres.types import JSONB, adapt_column, natural_type, target_type, to_json_text
@@ -103,6 +104,7 @@ async def write_table(
     records: list[Record],
 ) -> TableResult:
     result = TableResult()
+    catalog.hints[(schema, table)] = hinted(records, _col)  # types the events' schema says
     for op, n in Counter(r.op for r in records).items():
         result.operations[OPERATION.get(op, "update")] += n
     if not any(r.kind is Kind.TRUNCATE for r in records):

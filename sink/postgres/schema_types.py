@@ -1,0 +1,84 @@
+"""Column types that come from an event's schema (``Record.column_types``, see
+``sink.decode.column_types``) rather than from values: ``smallint``, ``real``,
+``numeric(p,s)``, ``time(p)``/``timestamp(p)``, ``time with time zone``.
+
+A column of such a type takes the values of its *base* type (the type the value rules in
+``types`` know): ``smallint`` those of ``integer``, ``numeric(10,2)`` those of
+``numeric``, ``timestamp(3) without time zone`` those of ``timestamp without time zone``
+(``real``: floats that are float32 values, see `fits_real`). PostgreSQL applies the
+declared precision itself; the values came through the same schema, so they fit it.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+_BASE = {"smallint": "integer"}
+
+
+def base_of(column: str) -> str:
+    """The type whose value rules a column of type ``column`` follows."""
+    base = _BASE.get(column)
+    if base is not None:
+        return base
+    if column.startswith("numeric("):
+        return "numeric"
+    for stem in ("timestamp", "time"):
+        if column.startswith(f"{stem}(") and ") with" in column:
+            return f"{stem} with{column.split(') with', 1)[1]}"
+        if column.startswith(f"{stem}(") and ") without" in column:
+            return f"{stem} without{column.split(') without', 1)[1]}"
+    return column
+
+
+def hinted(records: Any, name_of: Any) -> dict[str, str]:
+    """Column -> schema type over ``records`` (the last record naming a column wins: the
+    newest schema, after a source ALTER)."""
+    out: dict[str, str] = {}
+    for rec in records:
+        types = rec.column_types
+        if types:
+            for field, t in types.items():
+                out[name_of(field)] = t
+    return out
+
+
+def use_hint(hint: str | None, natural: str) -> str:
+    """The type to create a column with: the schema's, unless the values need jsonb (a
+    nested path) or the schema says nothing."""
+    if hint is None or (natural == "jsonb" and hint != "jsonb"):
+        return natural
+    return hint
+
+
+def fits_real(values: list[Any]) -> bool:
+    """True when every float of ``values`` is a float32 value: exactly, or as the shortest
+    decimal that names it (how Debezium prints a float32: ``0.1``, ``3.4028235E38``), so a
+    ``real`` column holds what the source held."""
+    for v in values:
+        if type(v) is not float:
+            if v is not None:
+                return False
+        elif not (math.isnan(v) or math.isinf(v) or _float32_text(v)):
+            return False
+    return True
+
+
+def _f32(v: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", v))[0])
+
+
+def _float32_text(v: float) -> bool:
+    try:
+        f = _f32(v)
+    except OverflowError:
+        return False
+    if f == v:
+        return True
+    for digits in range(1, 10):  # the shortest decimal that reads back as the float32
+        text = float(f"{f:.{digits}g}")
+        if _f32(text) == f:
+            return text == v
+    return False
