@@ -3,7 +3,8 @@ takes it: the writer creates a new column with it instead of guessing from the f
 (``Record.column_types``). Types are spelled as PostgreSQL's ``format_type`` prints them, so
 they compare with the catalog's.
 
-Not mapped (the value decides, as without a schema): arrays, structs, ``Bits``, string
+Arrays of primitives become native arrays (``integer[]``, ``text[]``). Not mapped (the
+value decides, as without a schema): arrays of logical types, structs, ``Bits``, string
 intervals, Xml/Enum/plain strings (``text`` either way).
 """
 
@@ -48,7 +49,18 @@ def pg_type(node: SchemaNode) -> str | None:
         if name.startswith("io.debezium."):
             return None  # Bits, Interval strings, geometry...: as the value says
     t = node.type_name
+    if t == "array":
+        return _array(node.child("items"))
     return _BY_TYPE.get(t) if t is not None else None
+
+
+def _array(items: SchemaNode | None) -> str | None:
+    """A one-dimensional array of primitives: the native array type (``integer[]``)."""
+    if items is None or items.name is not None:
+        return None  # arrays of logical types (dates, decimals...): as the values say
+    t = items.type_name
+    elem = "text" if t == "string" else _BY_TYPE.get(t) if t is not None else None
+    return None if elem is None or elem == "bytea" else f"{elem}[]"
 
 
 def _decimal(node: SchemaNode) -> str:

@@ -104,7 +104,8 @@ def _adapt(info: TableInfo, image: dict[str, Any]) -> tuple[list[str], list[Any]
 
 def _param(info: TableInfo, col: str, n: int) -> str:
     t = info.columns[col]
-    return f"${n}::{element_type(t)}" + ("::jsonb" if t == JSONB else "")
+    return f"${n}::{element_type(t)}" + ("::jsonb" if t == JSONB else "") + (
+        f"::{t}" if t.endswith("[]") else "")
 
 
 async def _insert(conn: Conn, info: TableInfo, rec: Record, image: dict[str, Any],

@@ -47,8 +47,8 @@ def hinted(records: Any, name_of: Any) -> dict[str, str]:
 
 def use_hint(hint: str | None, natural: str) -> str:
     """The type to create a column with: the schema's, unless the values need jsonb (a
-    nested path) or the schema says nothing."""
-    if hint is None or (natural == "jsonb" and hint != "jsonb"):
+    nested path; a list is an array the schema types) or the schema says nothing."""
+    if hint is None or (natural == "jsonb" and hint != "jsonb" and not hint.endswith("[]")):
         return natural
     return hint
 
@@ -82,3 +82,37 @@ def _float32_text(v: float) -> bool:
         if _f32(text) == f:
             return text == v
     return False
+
+
+def _element(v: Any) -> str | None:
+    """One element of an array literal; None when it is not a primitive."""
+    if v is None:
+        return "NULL"
+    if v is True or v is False:
+        return "t" if v else "f"
+    if type(v) is int:
+        return str(v)
+    if type(v) is float:
+        return repr(v) if math.isfinite(v) else ("NaN" if math.isnan(v) else
+                                                 ("Infinity" if v > 0 else "-Infinity"))
+    if type(v) is str:
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return None
+
+
+def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
+    """One-dimensional lists of primitives as PostgreSQL array literals (``{1,NULL,"a b"}``);
+    anything else is kept in overflow, as a value a column cannot hold."""
+    out: list[Any] = []
+    overflow: dict[int, Any] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(None)
+            continue
+        items = [_element(x) for x in v] if type(v) is list else [None]
+        if any(x is None for x in items) or any(type(x) is str and "\x00" in x for x in v):
+            overflow[i] = v
+            out.append(None)
+            continue
+        out.append("{" + ",".join(items) + "}")  # type: ignore[arg-type]
+    return out, overflow

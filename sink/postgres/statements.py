@@ -58,6 +58,8 @@ def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
 
 
 def _cast(col_type: str, expr: str) -> str:
+    if col_type.endswith("[]"):  # arrays travel as literals (a 2-D unnest would flatten)
+        return f"{expr}::{col_type}"
     return f"{expr}::jsonb" if col_type == JSONB else expr
 
 
@@ -199,8 +201,7 @@ def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool)
     nested_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.nested]
     ovf_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.ovf_nested]
     keys = [col(element_type(info.columns[k])) for k in info.primary_key]
-    tops = [col(element_type(info.columns[c]), "::jsonb" if info.columns[c] == JSONB else "")
-            for c in shape.top_set]
+    tops = [col(element_type(info.columns[c]), _cast(info.columns[c], "")) for c in shape.top_set]
 
     def op_exprs(base: str, ops: tuple[str, ...], paths: list[str]) -> str:
         expr = base

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from sink.postgres.schema_types import base_of, fits_real
+from sink.postgres.schema_types import adapt_array, base_of, fits_real
 from sink.records import JsonText
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -266,6 +266,8 @@ def adapt_column(values: list[Any], column: str) -> tuple[list[Any], dict[int, A
     types.discard(_NONE)
     if not types:
         return values, {}
+    if column.endswith("[]"):  # a native array (from the schema): as array literals
+        return adapt_array(values)
     column = base_of(column)  # smallint, numeric(10,2)...: their base type's rules
     if column == JSONB:
         return _adapt_json(values)
@@ -388,7 +390,7 @@ def array_cast(pg_type: str) -> str:
 
 def element_type(pg_type: str) -> str:
     """The type a column's values travel as (jsonb as JSON text, cast in the statement)."""
-    return "text" if pg_type == JSONB else pg_type
+    return "text" if pg_type == JSONB or pg_type.endswith("[]") else pg_type  # arrays: literals
 
 
 def distinct_types(values: Iterable[Any]) -> set[type]:

@@ -45,7 +45,10 @@ def _type(spec: dict[str, Any]) -> str | None:
     ({"type": "string", "name": "io.debezium.data.Json"}, "jsonb"),
     ({"type": "string", "name": "io.debezium.data.Enum"}, None),
     ({"type": "bytes", "name": "io.debezium.data.Bits", "parameters": {"length": "12"}}, None),
-    ({"type": "array", "items": {"type": "int32"}}, None),
+    ({"type": "array", "items": {"type": "int32"}}, "integer[]"),
+    ({"type": "array", "items": {"type": "string"}}, "text[]"),
+    ({"type": "array", "items": {"type": "int32", "name": "io.debezium.time.Date"}}, None),
+    ({"type": "array", "items": {"type": "bytes"}}, None),
     # Avro, as a registry derived it from the Connect schema
     ({"type": "int", "connect.type": "int16"}, "smallint"),
     ({"type": "long"}, "bigint"),
