@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
@@ -90,11 +91,13 @@ def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = Fal
             raise InexactNumber
         raise _bad(f"expected an integer, got {show(v)}")
     if kind == "float":
-        if t is float or t is int or t is ExactFloat or t is Decimal:
-            return float(v)
-        if t is str and v in ("NaN", "Infinity", "-Infinity"):
-            return float(v)
-        raise _bad(f"expected a number, got {show(v)}")
+        numeric = t is float or t is int or t is ExactFloat or t is Decimal
+        if not (numeric or (t is str and v in ("NaN", "Infinity", "-Infinity"))):
+            raise _bad(f"expected a number, got {show(v)}")
+        f = float(v)
+        # float32: the value the source held (JSON prints its shortest form, 0.1), so a
+        # real column takes it exactly
+        return _f32(f) if node.type_name in ("float32", "float") else f
     if kind == "string":
         if t is str:
             return v
@@ -118,6 +121,13 @@ def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = Fal
         values = node.child("values")
         return {k: convert_value(x, values, limit - 1, aware) for k, x in v.items()}
     return plain(v, limit)
+
+
+def _f32(v: float) -> float:
+    try:
+        return float(struct.unpack("f", struct.pack("f", v))[0])
+    except OverflowError:  # beyond float32: keep the double (the column widens)
+        return v
 
 
 def plain(v: Any, limit: int) -> Any:

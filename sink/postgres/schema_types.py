@@ -54,34 +54,21 @@ def use_hint(hint: str | None, natural: str) -> str:
 
 
 def fits_real(values: list[Any]) -> bool:
-    """True when every float of ``values`` is a float32 value: exactly, or as the shortest
-    decimal that names it (how Debezium prints a float32: ``0.1``, ``3.4028235E38``), so a
-    ``real`` column holds what the source held."""
+    """True when every float of ``values`` is a float32 value (the decoder rounds a schema's
+    float32 to one), so a ``real`` column holds it exactly."""
     for v in values:
         if type(v) is not float:
             if v is not None:
                 return False
-        elif not (math.isnan(v) or math.isinf(v) or _float32_text(v)):
+            continue
+        if math.isnan(v) or math.isinf(v):
+            continue
+        try:
+            if struct.unpack("f", struct.pack("f", v))[0] != v:
+                return False
+        except OverflowError:
             return False
     return True
-
-
-def _f32(v: float) -> float:
-    return float(struct.unpack("f", struct.pack("f", v))[0])
-
-
-def _float32_text(v: float) -> bool:
-    try:
-        f = _f32(v)
-    except OverflowError:
-        return False
-    if f == v:
-        return True
-    for digits in range(1, 10):  # the shortest decimal that reads back as the float32
-        text = float(f"{f:.{digits}g}")
-        if _f32(text) == f:
-            return text == v
-    return False
 
 
 def _element(v: Any) -> str | None:
