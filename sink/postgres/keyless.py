@@ -155,9 +155,10 @@ async def _apply_matched(conn: Conn, info: TableInfo, rec: Record, pos: int | No
     return bool(status.split()[-1] != "0")
 
 
-async def write_keyless(conn: Conn, catalog: Catalog, schema: str, table: str,
-                        records: list[Record], *, soft: bool, varchar: bool,
-                        force: bool) -> None:
+async def write_keyless(conn: Conn, catalog: Catalog, opts: Any, schema: str, table: str,
+                        records: list[Record]) -> None:
+    """``opts``: the writer's WriteOptions (deletion_strategy, varchar, force)."""
+    soft, varchar, force = opts.deletion_strategy != "hard", opts.varchar, opts.force
     mode = records[0].keyless or "match_before"
     info = await _ensure_table(conn, catalog, schema, table, mode, soft)
     if not force:

@@ -10,6 +10,8 @@ removed. ``--force-replay`` (or a truncate without a position) removes every row
 
 from __future__ import annotations
 
+from typing import Any
+
 from sink.postgres import names
 from sink.postgres.catalog import TableInfo
 from sink.postgres.metadata import Conn
@@ -33,10 +35,11 @@ def truncate_sql(info: TableInfo, soft: bool, guarded: bool) -> str:
             f"{quote(names.SOURCE_TS)}) WHERE NOT {DEL}{older}")
 
 
-async def apply_truncate(conn: Conn, info: TableInfo, rec: Record, *, soft: bool,
-                         force: bool) -> None:
+async def apply_truncate(conn: Conn, info: TableInfo, rec: Record, opts: Any) -> None:
+    """``opts``: the writer's WriteOptions (deletion_strategy, force)."""
+    soft = opts.deletion_strategy != "hard"
     pos = encode_position(rec.position, rec.offset)
-    guarded = pos is not None and not force
+    guarded = pos is not None and not opts.force
     sql = truncate_sql(info, soft, guarded)
     text = None if pos is None else str(pos)
     if soft:

@@ -118,8 +118,7 @@ async def write_table(
                 run = []
             info = await catalog.load(conn, schema, table)
             if info is not None:
-                await apply_truncate(conn, info, rec, soft=opts.deletion_strategy != "hard",
-                                     force=opts.force)
+                await apply_truncate(conn, info, rec, opts)
             continue
         run.append(rec)
     if run:
@@ -137,9 +136,7 @@ async def _write_run(
     result: TableResult,
 ) -> None:
     if records[0].keyless is not None:  # a table without a primary key
-        await write_keyless(conn, catalog, schema, table, records, force=opts.force,
-                            soft=opts.deletion_strategy != "hard", varchar=opts.varchar)
-        return
+        return await write_keyless(conn, catalog, opts, schema, table, records)
     first = records[0].key
     by_col = {_col(k): k for k in first}
     key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
