@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 # A path into a document: ("address", "city") for MongoDB's "address.city".
@@ -129,3 +129,21 @@ class SchemaChange:
     table_name: str
     change_type: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class Micros(timedelta):
+    """A duration the source counted in microseconds (Debezium ``MicroDuration``, a MySQL
+    TIME past 24 hours). asyncpg encodes an interval from ``days``/``seconds``/
+    ``microseconds``: here days are 0 and every microsecond is in the time part, so
+    ``-02:00:00`` and ``36:00:00`` land as such, not as ``-1 days +22:00:00`` and
+    ``1 day 12:00:00`` (equal for PostgreSQL's comparison, not in date arithmetic)."""
+
+    __slots__ = ()
+
+    @property
+    def days(self) -> int:
+        return 0
+
+    @property
+    def seconds(self) -> int:
+        return (self // timedelta(microseconds=1) - self.microseconds) // 1_000_000

@@ -24,7 +24,7 @@ from sink.decode.common import UTC, fail, show
 from sink.decode.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
 from sink.decode.schema import SchemaNode
 from sink.errors import DecodeError
-from sink.records import JsonText
+from sink.records import JsonText, Micros
 
 UNAVAILABLE = "__debezium_unavailable_value"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
@@ -188,7 +188,7 @@ def _time_in(mul: int, div: int) -> Callable[[Any, SchemaNode, int, bool], Any]:
         if 0 <= us < _DAY_US:
             secs, micro = divmod(us, 1_000_000)
             return time(secs // 3600, secs // 60 % 60, secs % 60, micro)
-        return timedelta(microseconds=us)  # MySQL TIME: negative or beyond 24 h
+        return Micros(microseconds=us)  # MySQL TIME: negative or beyond 24 h
 
     return conv
 
@@ -249,7 +249,7 @@ def _duration(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
         return v
     if type(v) in (int, float, ExactFloat):
         try:
-            return timedelta(microseconds=v)
+            return Micros(microseconds=v)
         except OverflowError:
             raise _bad(f"duration {v} µs is out of range") from None
     raise _bad(f"expected a duration in microseconds, got {show(v)}")
