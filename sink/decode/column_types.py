@@ -26,6 +26,7 @@ _BY_NAME = {
     "io.debezium.time.ZonedTimestamp": "timestamp with time zone",
     "io.debezium.time.ZonedTime": "time with time zone",
     "io.debezium.time.MicroDuration": "interval",
+    "io.debezium.time.Interval": "interval",  # ISO 8601 text: months and days kept
     "io.debezium.data.VariableScaleDecimal": "numeric",
     "io.debezium.data.Uuid": "uuid",
     "io.debezium.data.Json": "jsonb",

@@ -12,7 +12,9 @@ declared precision itself; the values came through the same schema, so they fit 
 from __future__ import annotations
 
 import math
+import re
 import struct
+from datetime import timedelta
 from typing import Any
 
 _BASE = {"smallint": "integer"}
@@ -103,3 +105,33 @@ def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
             continue
         out.append("{" + ",".join(items) + "}")  # type: ignore[arg-type]
     return out, overflow
+
+
+def travels_as_text(column: str) -> bool:
+    """Columns whose values are sent as text and cast in the statement: arrays (literals)
+    and intervals (see `adapt_interval`)."""
+    return column.endswith("[]") or column == "interval"
+
+
+def adapt_interval(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
+    """Interval values as text PostgreSQL reads exactly: a duration as its microseconds
+    (``-7200000000 microseconds`` is ``-02:00:00``, not ``-1 days +22:00:00``), an ISO 8601
+    string (Debezium's ``interval.handling.mode=string``: ``P1Y2M3DT4H5M6.789S``, months
+    and days kept) as it is; anything else is kept in overflow."""
+    out: list[Any] = []
+    overflow: dict[int, Any] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(None)
+        elif isinstance(v, timedelta):
+            out.append(f"{v // timedelta(microseconds=1)} microseconds")
+        elif type(v) is str and _ISO_DURATION.fullmatch(v):
+            out.append(v)
+        else:
+            overflow[i] = v
+            out.append(None)
+    return out, overflow
+
+
+_ISO_DURATION = re.compile(r"-?P(-?\d+Y)?(-?\d+M)?(-?\d+W)?(-?\d+D)?"
+                           r"(T(-?\d+H)?(-?\d+M)?(-?\d+(\.\d+)?S)?)?")

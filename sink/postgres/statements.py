@@ -21,6 +21,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import TableInfo
 from sink.postgres.names import quote
 from sink.postgres.reduce import Change, set_path
+from sink.postgres.schema_types import travels_as_text
 from sink.postgres.types import JSONB, adapt_column, array_cast, element_type, to_json_text
 from sink.records import Path
 
@@ -58,7 +59,7 @@ def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
 
 
 def _cast(col_type: str, expr: str) -> str:
-    if col_type.endswith("[]"):  # arrays travel as literals (a 2-D unnest would flatten)
+    if travels_as_text(col_type):  # arrays (a 2-D unnest would flatten), intervals
         return f"{expr}::{col_type}"
     return f"{expr}::jsonb" if col_type == JSONB else expr
 

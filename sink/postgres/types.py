@@ -30,7 +30,13 @@ from typing import Any
 
 import orjson
 
-from sink.postgres.schema_types import adapt_array, base_of, fits_real
+from sink.postgres.schema_types import (
+    adapt_array,
+    adapt_interval,
+    base_of,
+    fits_real,
+    travels_as_text,
+)
 from sink.records import JsonText
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -268,6 +274,8 @@ def adapt_column(values: list[Any], column: str) -> tuple[list[Any], dict[int, A
         return values, {}
     if column.endswith("[]"):  # a native array (from the schema): as array literals
         return adapt_array(values)
+    if column == INTERVAL:  # as text: exact microseconds, or the source's ISO 8601
+        return adapt_interval(values)
     column = base_of(column)  # smallint, numeric(10,2)...: their base type's rules
     if column == JSONB:
         return _adapt_json(values)
@@ -390,7 +398,7 @@ def array_cast(pg_type: str) -> str:
 
 def element_type(pg_type: str) -> str:
     """The type a column's values travel as (jsonb as JSON text, cast in the statement)."""
-    return "text" if pg_type == JSONB or pg_type.endswith("[]") else pg_type  # arrays: literals
+    return "text" if pg_type == JSONB or travels_as_text(pg_type) else pg_type
 
 
 def distinct_types(values: Iterable[Any]) -> set[type]:

@@ -41,6 +41,7 @@ def _type(spec: dict[str, Any]) -> str | None:
     ({"type": "string", "name": "io.debezium.time.ZonedTimestamp"}, "timestamp with time zone"),
     ({"type": "string", "name": "io.debezium.time.ZonedTime"}, "time with time zone"),
     ({"type": "int64", "name": "io.debezium.time.MicroDuration"}, "interval"),
+    ({"type": "string", "name": "io.debezium.time.Interval"}, "interval"),
     ({"type": "string", "name": "io.debezium.data.Uuid"}, "uuid"),
     ({"type": "string", "name": "io.debezium.data.Json"}, "jsonb"),
     ({"type": "string", "name": "io.debezium.data.Enum"}, None),

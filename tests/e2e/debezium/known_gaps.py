@@ -144,8 +144,6 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_inet", "values"),
         ("all_types", "c_int4range", "type text"),
         ("all_types", "c_int_arr", "values"),
-        ("all_types", "c_interval", "type text"),
-        ("all_types", "c_interval", "values"),
         ("all_types", "c_json", "type jsonb"),
         ("all_types", "c_json", "values"),
         ("all_types", "c_macaddr", "type text"),
