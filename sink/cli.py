@@ -96,7 +96,8 @@ def _cmd_stack(args: argparse.Namespace) -> int:
     from sink.stack import main as stack_main
 
     return stack_main([args.action, *(["--dir", args.dir] if args.dir else []),
-                       *(["--secure"] if args.secure else [])])
+                       *(["--secure"] if args.secure else []),
+                       *(["--purge"] if args.purge else [])])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--dir", help="stack directory (default $WARP_STACK_DIR or ./.warp/stack)")
     st.add_argument("--secure", action="store_true",
                     help="the secured stack: TLS, SASL, mTLS, ACLs, hostssl PostgreSQL")
+    st.add_argument("--purge", action="store_true", help="down: also delete the data")
     st.set_defaults(fn=_cmd_stack)
 
     from sink.tools import (

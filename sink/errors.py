@@ -44,6 +44,10 @@ class DecodeError(WarpError):
     ``bad_magic_byte``, ``bad_avro``, ...)."""
 
     code = "decode"
+    # The source schema/db and table/collection when the envelope names them (the dead
+    # letter's warp.schema / warp.table), set by the decoder.
+    schema: str | None = None
+    table: str | None = None
 
 
 class TransientError(WarpError):

@@ -127,6 +127,34 @@ class Record:
     # MongoDB id that ExtractNewDocumentState rewrote to its plain value ({"_id": "k2"});
     # the table the key's records went to decides which one applies.
     alt_keys: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    # A table without a primary key (``key == {}``): how the writer applies the record
+    # (``match_before``: updates and deletes find their row by ``before``; ``append``: every
+    # event is a row of a change log), and the row image before the change.
+    keyless: str | None = None
+    before: dict[str, Any] | None = None
+    # Field -> the PostgreSQL type its event schema says (Connect JSON or Avro), for the
+    # writer to create the column with; None without a schema (types come from values).
+    column_types: dict[str, str] | None = None
+
+
+class JsonText:
+    """A JSON value as the exact text the source sent (Debezium's ``io.debezium.data.Json``):
+    written into jsonb as it is, so numbers never go through a float and JSON ``null`` stays
+    distinct from SQL NULL. (Not a dataclass: orjson would serialise it as an object.)"""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is JsonText and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.text!r})"
 
 
 @dataclass(slots=True, frozen=True)
@@ -160,3 +188,21 @@ class SchemaChange:
     table_name: str
     change_type: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class Micros(timedelta):
+    """A duration the source counted in microseconds (Debezium ``MicroDuration``, a MySQL
+    TIME past 24 hours). asyncpg encodes an interval from ``days``/``seconds``/
+    ``microseconds``: here days are 0 and every microsecond is in the time part, so
+    ``-02:00:00`` and ``36:00:00`` land as such, not as ``-1 days +22:00:00`` and
+    ``1 day 12:00:00`` (equal for PostgreSQL's comparison, not in date arithmetic)."""
+
+    __slots__ = ()
+
+    @property
+    def days(self) -> int:
+        return 0
+
+    @property
+    def seconds(self) -> int:
+        return (self // timedelta(microseconds=1) - self.microseconds) // 1_000_000

@@ -231,6 +231,9 @@ class DestinationConfig(Section):
         return self.dsn.password
 
 
+KeylessMode = Literal["match_before", "append", "dead_letter"]
+
+
 class MappingConfig(Section):
     """How source names become PostgreSQL names."""
 
@@ -241,6 +244,11 @@ class MappingConfig(Section):
     # topic -> "schema.table", for flattened (SMT) topics whose events name no collection.
     topic_tables: dict[str, str] = Field(default_factory=dict)
     truncate: Literal["ignore", "apply"] = "ignore"
+    # Tables without a primary key: updates/deletes match the before image (REPLICA
+    # IDENTITY FULL), an append-only change log, or dead letters. Per source
+    # "schema.table" in keyless_tables.
+    keyless: KeylessMode = "match_before"
+    keyless_tables: dict[str, KeylessMode] = Field(default_factory=dict)
 
 
 class ErrorsConfig(Section):

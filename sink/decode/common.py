@@ -46,10 +46,15 @@ class DecoderOptions:
     else skips it. ``topic_tables``: topic → (schema, table) for flattened (SMT) records
     that carry neither ``__db``/``__collection`` nor a Connect schema name.
     ``max_depth``: deepest nesting of documents/arrays accepted in a value.
+    ``keyless``: what a change to a table without a primary key becomes (``match_before``,
+    ``append`` or ``dead_letter``); ``keyless_tables``: the same per source
+    ``schema.table``.
     """
 
     truncate: str = "ignore"
     topic_tables: Mapping[str, tuple[str, str]] = field(default_factory=dict, hash=False)
+    keyless: str = "match_before"
+    keyless_tables: Mapping[str, str] = field(default_factory=dict, hash=False)
     max_depth: int = 200
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
@@ -23,6 +24,7 @@ from sink.decode.common import UTC, fail, show
 from sink.decode.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
 from sink.decode.schema import SchemaNode
 from sink.errors import DecodeError
+from sink.records import JsonText, Micros
 
 UNAVAILABLE = "__debezium_unavailable_value"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
@@ -89,11 +91,13 @@ def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = Fal
             raise InexactNumber
         raise _bad(f"expected an integer, got {show(v)}")
     if kind == "float":
-        if t is float or t is int or t is ExactFloat or t is Decimal:
-            return float(v)
-        if t is str and v in ("NaN", "Infinity", "-Infinity"):
-            return float(v)
-        raise _bad(f"expected a number, got {show(v)}")
+        numeric = t is float or t is int or t is ExactFloat or t is Decimal
+        if not (numeric or (t is str and v in ("NaN", "Infinity", "-Infinity"))):
+            raise _bad(f"expected a number, got {show(v)}")
+        f = float(v)
+        # float32: the value the source held (JSON prints its shortest form, 0.1), so a
+        # real column takes it exactly
+        return _f32(f) if node.type_name in ("float32", "float") else f
     if kind == "string":
         if t is str:
             return v
@@ -117,6 +121,13 @@ def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = Fal
         values = node.child("values")
         return {k: convert_value(x, values, limit - 1, aware) for k, x in v.items()}
     return plain(v, limit)
+
+
+def _f32(v: float) -> float:
+    try:
+        return float(struct.unpack("f", struct.pack("f", v))[0])
+    except OverflowError:  # beyond float32: keep the double (the column widens)
+        return v
 
 
 def plain(v: Any, limit: int) -> Any:
@@ -177,7 +188,7 @@ def _time_in(mul: int, div: int) -> Callable[[Any, SchemaNode, int, bool], Any]:
         if 0 <= us < _DAY_US:
             secs, micro = divmod(us, 1_000_000)
             return time(secs // 3600, secs // 60 % 60, secs % 60, micro)
-        return timedelta(microseconds=us)  # MySQL TIME: negative or beyond 24 h
+        return Micros(microseconds=us)  # MySQL TIME: negative or beyond 24 h
 
     return conv
 
@@ -238,7 +249,7 @@ def _duration(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
         return v
     if type(v) in (int, float, ExactFloat):
         try:
-            return timedelta(microseconds=v)
+            return Micros(microseconds=v)
         except OverflowError:
             raise _bad(f"duration {v} µs is out of range") from None
     raise _bad(f"expected a duration in microseconds, got {show(v)}")
@@ -295,11 +306,16 @@ def _json(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
     try:
         parsed = parse_json(v)
     except DecodeError as exc:
-        raise _bad(f"io.debezium.data.Json value: {exc}") from None
+        try:  # numbers beyond a double (-1e400) are valid JSON, and jsonb takes them
+            parsed = parse_exact(v, keep_float_text=True)
+        except (DecodeError, ValueError, RecursionError):
+            raise _bad(f"io.debezium.data.Json value: {exc}") from None
     try:
-        return plain(parsed, limit)
-    except InexactNumber:  # a float beyond 2**64 (or an integer beyond 64 bits): re-read
-        return plain(parse_exact(v, keep_float_text=True), limit)
+        plain(parsed, limit)  # the depth limit
+    except (InexactNumber, DecodeError) as exc:
+        if isinstance(exc, DecodeError) and exc.code == "too_deep":
+            raise
+    return JsonText(v)  # the source's text: numbers exact, JSON null not SQL NULL
 
 
 _LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {

@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from sink.decode.column_types import column_types
 from sink.decode.common import (
     DecoderOptions,
     as_int,
@@ -36,6 +37,7 @@ from sink.decode.common import (
 )
 from sink.decode.connect import convert_row
 from sink.decode.flat import decode_flat
+from sink.decode.keyless import decode_keyless
 from sink.decode.mongo import decode_mongo, mongo_key
 from sink.decode.schema import SchemaNode, schema_node
 from sink.errors import DecodeError
@@ -127,9 +129,24 @@ def decode_envelope(
         raise fail("unknown_op", f"unknown op {show(op)}")
     if op == "m":
         return Skip("logical_message")
-    if _is_mongo(p):
-        return decode_mongo(key_payload, p, op, topic, options)
-    return _decode_relational(key_payload, key_schema, p, node, op, topic, options)
+    try:
+        if _is_mongo(p):
+            return decode_mongo(key_payload, p, op, topic, options)
+        return _decode_relational(key_payload, key_schema, p, node, op, topic, options)
+    except DecodeError as exc:
+        _name_error(exc, p)
+        raise
+
+
+def _name_error(exc: DecodeError, p: Mapping[str, Any]) -> None:
+    """Give a refused change the table its envelope names, for the dead letter's headers."""
+    source = p.get("source")
+    if exc.schema is not None or type(source) is not dict:
+        return
+    schema = source.get("schema") or source.get("db")
+    table = source.get("table") or source.get("collection")
+    if type(schema) is str and type(table) is str and len(schema) + len(table) < 2048:
+        exc.schema, exc.table = schema, table
 
 
 def _tombstone(key_payload: Any, key_schema: Any, options: DecoderOptions) -> Record | Skip:
@@ -252,7 +269,7 @@ def _decode_relational(
         return Record(schema, table, {}, Kind.TRUNCATE, op, position=position, source_ts=source_ts)
     key = relational_key(key_payload, key_schema, options)
     if key is None:
-        raise fail("missing_key", f"op={op} without a record key (table without primary key?)")
+        return decode_keyless(p, node, op, schema, table, position, source_ts, options)
     if op == "d":
         return Record(schema, table, key, Kind.DELETE, op, position=position, source_ts=source_ts)
     after = p.get("after")
@@ -262,14 +279,16 @@ def _decode_relational(
         raise fail("bad_envelope", f"after must be a struct, got {show(after)}")
     after_node = node.field("after") if node is not None else None
     values, unavailable = convert_row(after, after_node, options.max_depth)
+    types = column_types(after_node, list(after))
     if unavailable:  # unchanged TOASTed columns: never write the placeholder
         patch = Patch(set={(col,): v for col, v in values.items()})
         return Record(
             schema, table, key, Kind.PATCH, op, patch=patch, position=position,
-            source_ts=source_ts,
+            source_ts=source_ts, column_types=types,
         )  # fmt: skip
     return Record(
-        schema, table, key, Kind.UPSERT, op, values=values, position=position, source_ts=source_ts
+        schema, table, key, Kind.UPSERT, op, values=values, position=position, source_ts=source_ts,
+        column_types=types,
     )
 
 

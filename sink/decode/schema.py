@@ -71,6 +71,12 @@ class SchemaNode:
         self.name: str | None = name if isinstance(name, str) else None
 
     @property
+    def type_name(self) -> str | None:
+        """The Connect type (``int16``...; Avro: its ``connect.type``, else the Avro type)."""
+        t = self._raw.get("connect.type") or self._raw.get("type")
+        return t if isinstance(t, str) else None
+
+    @property
     def full_name(self) -> str | None:
         """The schema's name: Connect ``name``, Avro ``connect.name`` or namespace.name."""
         r = self._raw

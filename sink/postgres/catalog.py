@@ -18,6 +18,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.errors import StaleCatalog
 from sink.postgres.metadata import Conn
 from sink.postgres.names import qualified, quote
+from sink.postgres.schema_types import base_of, use_hint
 
 log = structlog.get_logger("sink.catalog")
 
@@ -61,12 +62,24 @@ class Evolution:
     widened: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+def _use_hint(hint: str | None, natural: str) -> str:
+    """The schema's type for a new column, unless the values need a wider one (the source
+    widened the column since the schema the hint came from)."""
+    t = use_hint(hint, natural)
+    if t not in (natural, pgtypes.REAL) and pgtypes.widen(base_of(t), natural) is not None:
+        return natural
+    return t
+
+
 class Catalog:
     def __init__(self, metadata_schema: str, *, varchar: bool = False) -> None:
         self.metadata_schema = metadata_schema
         self.varchar = varchar
         self._tables: dict[tuple[str, str], TableInfo] = {}
         self._schemas: set[str] = set()
+        # (schema, table) -> column -> the type the events' schema says, for new columns
+        # (set by the writer per table and flush: schema_types.hinted).
+        self.hints: dict[tuple[str, str], dict[str, str]] = {}
 
     def forget(self, schema: str | None = None, table: str | None = None) -> None:
         """Drop cached shapes (all, or one table) so the next use reloads from the catalog."""
@@ -147,6 +160,8 @@ class Catalog:
             info.soft_deletes = soft_deletes
             return info
         await self.ensure_schema(conn, schema)
+        hints = self.hints.get((schema, table), {})
+        key_types = {c: _use_hint(hints.get(c), t) for c, t in key_types.items()}
         cols = [f"{quote(c)} {t} NOT NULL" for c, t in key_types.items()]
         cols += [f"{quote(c)} {t}" for c, t in names.RESERVED.items()]
         pk = ", ".join(quote(c) for c in key_types)
@@ -180,6 +195,7 @@ class Catalog:
     async def add_column(
         self, conn: Conn, info: TableInfo, column: str, pg_type: str
     ) -> None:
+        pg_type = _use_hint(self.hints.get((info.schema, info.table), {}).get(column), pg_type)
         await conn.execute(
             f"ALTER TABLE {info.qualified} ADD COLUMN IF NOT EXISTS {quote(column)} {pg_type}"
         )

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from sink.records import BSON_UTC, Binary, BsonUuid, ObjectId, is_bson_date
+from sink.records import BSON_UTC, Binary, BsonUuid, JsonText, ObjectId, is_bson_date
 
 __all__ = ["escaped", "has_nul", "strip_nul", "to_json_text"]
 
@@ -64,6 +64,8 @@ def _json_default(value: Any) -> Any:
     # (ObjectIds, dates) are written as ready JSON fragments: a dict costs twice as much.
     if type(value) is ObjectId:
         return orjson.Fragment(b'{"$oid":"' + value.encode() + b'"}')
+    if type(value) is JsonText:  # the source's exact JSON text (a validated JSON value)
+        return orjson.Fragment(value.text.encode())
     if type(value) is datetime:
         if value.tzinfo is BSON_UTC or is_bson_date(value):
             # orjson's own text (C, several times faster than isoformat): "...:05Z" or

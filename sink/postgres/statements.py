@@ -21,6 +21,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import TableInfo
 from sink.postgres.names import quote
 from sink.postgres.reduce import Change, set_path
+from sink.postgres.schema_types import travels_as_text
 from sink.postgres.types import JSONB, adapt_column, array_cast, element_type, to_json_text
 from sink.records import Path
 
@@ -59,6 +60,8 @@ def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
 
 
 def _cast(col_type: str, expr: str) -> str:
+    if travels_as_text(col_type):  # arrays (a 2-D unnest would flatten), intervals
+        return f"{expr}::{col_type}"
     return f"{expr}::jsonb" if col_type == JSONB else expr
 
 
@@ -204,8 +207,7 @@ def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool)
     nested_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.nested]
     ovf_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.ovf_nested]
     keys = [col(element_type(info.columns[k])) for k in info.primary_key]
-    tops = [col(element_type(info.columns[c]), "::jsonb" if info.columns[c] == JSONB else "")
-            for c in shape.top_set]
+    tops = [col(element_type(info.columns[c]), _cast(info.columns[c], "")) for c in shape.top_set]
 
     def op_exprs(base: str, ops: tuple[str, ...], paths: list[str]) -> str:
         expr = base

@@ -36,6 +36,13 @@ from sink.postgres.jsonb import escaped as escaped
 from sink.postgres.jsonb import has_nul as has_nul
 from sink.postgres.jsonb import strip_nul as strip_nul
 from sink.postgres.jsonb import to_json_text as to_json_text
+from sink.postgres.schema_types import (
+    adapt_array,
+    adapt_interval,
+    base_of,
+    fits_real,
+    travels_as_text,
+)
 from sink.records import Binary, BsonUuid, Int64, ObjectId
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -54,6 +61,7 @@ TIMESTAMPTZ = "timestamp with time zone"
 TIMESTAMP = "timestamp without time zone"
 DATE = "date"
 TIME = "time without time zone"
+TIMETZ = "time with time zone"  # io.debezium.time.ZonedTime: a time with its offset
 INTERVAL = "interval"
 BYTEA = "bytea"
 UUID = "uuid"
@@ -90,7 +98,7 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
     if isinstance(value, date):
         return DATE
     if isinstance(value, time):
-        return TIME
+        return TIME if value.tzinfo is None else TIMETZ
     if isinstance(value, timedelta):
         return INTERVAL
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -166,6 +174,10 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     types.discard(_NONE)
     if not types or current == JSONB:
         return None
+    if current == REAL and fits_real(values):
+        return None  # float32 values (a schema's float32): the real column holds them
+    if current is not None:  # smallint, numeric(10,2)...: their base type's rules
+        current = base_of(current)
     if current is not None and types <= _AS_IS.get(current, frozenset()):
         if current not in (INTEGER, BIGINT):
             return None  # already the column's type (a narrowing datetime goes to overflow)
@@ -241,7 +253,8 @@ def _float_decimal(value: float) -> Decimal:
 
 
 def _fits_real(value: float) -> bool:
-    return math.isnan(value) or math.isinf(value) or abs(value) < 3.4e38
+    # below the smallest double that rounds to float32 infinity (FLT_MAX prints 3.4028235e38)
+    return math.isnan(value) or math.isinf(value) or abs(value) < 3.4028235677973366e38
 
 
 # Python types a column takes as they are, once the column-wide checks below pass.
@@ -252,6 +265,7 @@ _AS_IS: dict[str, frozenset[type]] = {
     TIMESTAMP: frozenset({datetime}), DATE: frozenset({date}), TIME: frozenset({time}),
     INTERVAL: frozenset({timedelta}), BYTEA: frozenset({bytes, Binary}),
     UUID: frozenset({uuid.UUID, BsonUuid}),
+    TIMETZ: frozenset({time}),
 }
 
 
@@ -284,6 +298,11 @@ def adapt_column(values: list[Any], column: str) -> tuple[list[Any], dict[int, A
     types.discard(_NONE)
     if not types:
         return values, {}
+    if column.endswith("[]"):  # a native array (from the schema): as array literals
+        return adapt_array(values)
+    if column == INTERVAL:  # as text: exact microseconds, or the source's ISO 8601
+        return adapt_interval(values)
+    column = base_of(column)  # smallint, numeric(10,2)...: their base type's rules
     if column == JSONB:
         return _adapt_json(values)
     if _fast(values, column, types):
@@ -324,7 +343,7 @@ def array_cast(pg_type: str) -> str:
 
 def element_type(pg_type: str) -> str:
     """The type a column's values travel as (jsonb as JSON text, cast in the statement)."""
-    return "text" if pg_type == JSONB else pg_type
+    return "text" if pg_type == JSONB or travels_as_text(pg_type) else pg_type
 
 
 def distinct_types(values: Iterable[Any]) -> set[type]:

@@ -23,6 +23,7 @@ from sink.postgres import statements
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.dates import exact_texts
+from sink.postgres.keyless import write_keyless
 from sink.postgres.metadata import Conn
 from sink.postgres.outcome import (
     TableResult,
@@ -40,7 +41,9 @@ from sink.postgres.reduce import (
     reduce_records,
     start_change,
 )
+from sink.postgres.schema_types import hinted
 from sink.postgres.squeeze import squeeze
+from sink.postgres.truncate import apply_truncate
 from sink.postgres.types import adapt_column, natural_type, to_json_text
 from sink.records import Kind, Record
 
@@ -87,6 +90,7 @@ async def write_table(
     records: list[Record],
 ) -> TableResult:
     result = TableResult()
+    catalog.hints[(schema, table)] = hinted(records, column_of)  # types the events' schema says
     for op, n in Counter(r.op for r in records).items():
         result.operations[OPERATION.get(op, "update")] += n
     if not any(r.kind is Kind.TRUNCATE for r in records):
@@ -100,7 +104,7 @@ async def write_table(
                 run = []
             info = await catalog.load(conn, schema, table)
             if info is not None:
-                await conn.execute(statements.truncate(info))
+                await apply_truncate(conn, info, rec, opts)
             continue
         run.append(rec)
     if run:
@@ -117,6 +121,8 @@ async def _write_run(
     records: list[Record],
     result: TableResult,
 ) -> None:
+    if records[0].keyless is not None:  # a table without a primary key
+        return await write_keyless(conn, catalog, opts, schema, table, records)
     info, kts = await _open(conn, catalog, opts, schema, table, records)
     unique = len(set(kts)) == len(kts)
     if not unique or any(r.kind is Kind.PATCH for r in records):
@@ -150,7 +156,8 @@ async def prepare_table(
     is then written in parts, e.g. while isolating a refused record)."""
     result = TableResult()
     data = [r for r in records if r.kind is not Kind.TRUNCATE]
-    if data:
+    catalog.hints[(schema, table)] = hinted(data, column_of)
+    if data and data[0].keyless is None:  # a keyless table's writer makes its own DDL
         info, kts = await _open(conn, catalog, opts, schema, table, data)
         await _evolve(conn, catalog, info, result,
                       lambda i: run_plan(i, data, kts, varchar=opts.varchar))

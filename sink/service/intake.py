@@ -171,6 +171,9 @@ class Intake:
             topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
             value=msg.value, headers=list(msg.headers or ()), error=exc, stage=_stage(exc),
         )
+        schema, table = getattr(exc, "schema", None), getattr(exc, "table", None)
+        if schema is not None and table is not None:  # the envelope named its table
+            letter.schema, letter.table = self.router.route(schema, table)
         self.batcher.add_bad(tp, msg.offset, len(msg.key or b"") + len(msg.value or b""),
                              letter)
 

@@ -70,7 +70,9 @@ class Sink:
         src = settings.source
         self.decoder = MessageDecoder(
             DecoderOptions(truncate=settings.mapping.truncate,
-                           topic_tables=self.router.topic_tables()),
+                           topic_tables=self.router.topic_tables(),
+                           keyless=settings.mapping.keyless,
+                           keyless_tables=settings.mapping.keyless_tables),
             key_format=src.key_format, value_format=src.value_format,
             registry=SchemaRegistry.from_config(src) if src.schema_registry_url else None,
         )

@@ -44,7 +44,7 @@ from sink.decode import KEY_FORMATS, VALUE_FORMATS, DecoderOptions, MessageDecod
 from sink.errors import ConfigError, WarpError
 from sink.logs import CurrentStderr, scrub
 from sink.postgres import natural_type
-from sink.records import Path, Record, Skip
+from sink.records import JsonText, Path, Record, Skip
 
 __all__ = ["add_parser", "describe", "main", "render"]
 
@@ -162,7 +162,8 @@ def describe(out: Record | Skip) -> dict[str, Any]:
     }
     if out.values is not None:
         desc["values"] = render(out.values)
-        desc["types"] = {col: natural_type(v) for col, v in out.values.items()}
+        hints = out.column_types or {}
+        desc["types"] = {col: hints.get(col) or natural_type(v) for col, v in out.values.items()}
     if out.patch is not None:
         p = out.patch
         desc["patch"] = {
@@ -204,6 +205,8 @@ def render(v: Any) -> Any:
         return base64.b64encode(bytes(v)).decode("ascii")
     if isinstance(v, uuid.UUID):
         return str(v)
+    if isinstance(v, JsonText):  # shown parsed; written to jsonb as its exact text
+        return json.loads(v.text)
     if isinstance(v, dict):
         return {str(k): render(x) for k, x in v.items()}
     if isinstance(v, list | tuple):

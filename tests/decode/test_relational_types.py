@@ -154,7 +154,7 @@ def test_relational_errors() -> None:
         assert (
             error(dumps({"schema": schema, "payload": pg_payload(after)}), dumps({"id": 1})) == code
         )
-    assert error(dumps(pg_payload({"id": 1})), None) == "missing_key"
+    assert error(dumps(pg_payload({"id": 1})), None, keyless="dead_letter") == "missing_key"
     assert error(dumps(pg_payload(None)), dumps({"id": 1})) == "missing_after"  # type: ignore[arg-type]
     assert error(dumps(pg_payload({"id": 1})), dumps([1])) == "bad_key"
     assert error(dumps(pg_payload({"id": 1})), b"{nope") == "bad_key"
@@ -170,3 +170,18 @@ def test_relational_errors() -> None:
         error(dumps(pg_payload({"id": 123456789012345678901234567890})), dumps({"id": 1}))
         == "number_out_of_range"
     )
+
+
+def test_a_refused_change_names_the_table_its_envelope_names() -> None:
+    import pytest
+
+    from sink.errors import DecodeError
+    from tests.decode.support import decode
+
+    schema = envelope_schema([("d", {"type": "int32", "name": "io.debezium.time.Date"})])
+    with pytest.raises(DecodeError) as err:
+        decode(dumps({"schema": schema, "payload": pg_payload({"d": "x"})}), dumps({"id": 1}))
+    assert (err.value.code, err.value.schema, err.value.table) == ("bad_value", "public", "t")
+    with pytest.raises(DecodeError) as err:  # no source block: nothing to name
+        decode(dumps({"op": "c", "after": {"a": 1}, "source": None}), dumps({"id": 1}))
+    assert (err.value.schema, err.value.table) == (None, None)

@@ -86,7 +86,8 @@ CONFIG_KEYS: dict[str, set[str]] = {
         "sslcert",
         "sslkey",
     },
-    "mapping": {"schema_template", "table_template", "overrides", "topic_tables", "truncate"},
+    "mapping": {"schema_template", "table_template", "overrides", "topic_tables", "truncate",
+                "keyless", "keyless_tables"},
     "errors": {
         "tolerance",
         "dlq_topic",

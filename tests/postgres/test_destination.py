@@ -109,7 +109,9 @@ async def test_truncate_record(make_dest: Maker, pg_schema_factory, pg) -> None:
     trunc = Record(db, "t", {}, Kind.TRUNCATE, "t")
     await dest.write_batch(db, [up(db, "a", {"x": 1}, 1), up(db, "b", {"x": 1}, 1), trunc,
                                 up(db, "c", {"x": 1}, 2)])
-    assert set(await table_rows(pg, db)) == {"c"}
+    # Soft deletes (the default): a truncate marks the rows deleted, as deletes would.
+    got = await table_rows(pg, db)
+    assert {k: r["is_deleted"] for k, r in got.items()} == {"a": True, "b": True, "c": False}
     await dest.write_batch(db, [Record(db, "never_seen", {}, Kind.TRUNCATE, "t")])
 
 

@@ -183,3 +183,15 @@ def test_up_without_the_repository_says_so_and_sets_nothing_up(
     assert "WARP_KAFKA_CLASSPATH" in err and "Errno" not in err
     assert not (root / "pg" / "data").exists() and LocalStack(root).info() is None
     assert _procs_mentioning(str(root)) == []
+
+
+def test_warp_sink_stack_down_purge_deletes_the_data(tmp_path: Path) -> None:
+    from sink import cli
+
+    root = tmp_path / "purged"
+    (root / "pg").mkdir(parents=True)
+    (root / "pg" / "keep-me").write_text("data")
+    assert cli.main(["stack", "down", "--dir", str(root)]) == 0
+    assert (root / "pg" / "keep-me").is_file()  # without --purge the data stays
+    assert cli.main(["stack", "down", "--purge", "--dir", str(root)]) == 0
+    assert not root.exists()
