@@ -112,7 +112,9 @@ class LocalStack:
         self.root.mkdir(parents=True, exist_ok=True)
         known = self.info()
         if known is not None and all(run_async(self._probe(known))):
-            return known
+            # A server restarted outside this object (pg_ctl by hand) has a new pid.
+            current = self._current()
+            return known if current == known else self._save(current)
         require_pom()
         self.postgres.init()
         self.kafka.init()
