@@ -9,51 +9,17 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sink.stack.postgres import pg_dsn
 from tests.chaos.campaign import Env, chaos_config, run_trial, summary
-from tests.chaos.toxiproxy import NoGoToolchain, Server, ensure_binary
-from tests.harness import Stack
 from tests.support import produce, start_sink, stored_offsets, unique, workload
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TRIALS = int(os.environ.get("CHAOS_TRIALS", "2"))
 SEED = int(os.environ.get("CHAOS_SEED", "9000"))
-
-
-@pytest.fixture(scope="module")
-def chaos_env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    """Toxiproxy in front of the local stack's PostgreSQL and of its broker's PROXIED
-    listener (advertised at the Kafka proxy's port, so every connection the sink makes to
-    the broker, not only the bootstrap, goes through the proxy)."""
-    if stack.local is None:
-        pytest.skip("the chaos campaign needs the local stack (external servers are in use)")
-    proxied = stack.local.kafka.proxied()
-    info = stack.local.info()
-    if proxied is None or info is None:
-        pytest.skip("the local broker has no PROXIED listener (LocalStack(..., "
-                    "kafka_proxy_listener=True) when it is first created)")
-    try:
-        binary = ensure_binary()
-    except NoGoToolchain as exc:
-        pytest.skip(f"toxiproxy cannot be built: {exc}")
-    work = tmp_path_factory.mktemp("chaos")
-    server = Server(binary, log_path=work / "toxiproxy.log")
-    client = server.start()
-    try:
-        listener, advertised = proxied
-        kafka = client.create_proxy("kafka", upstream=f"127.0.0.1:{listener}",
-                                    listen=f"127.0.0.1:{advertised}")
-        pg = client.create_proxy("pg", upstream=f"127.0.0.1:{info.pg_port}")
-        yield Env(client, kafka, pg, kafka.listen, pg_dsn(pg.port), stack.bootstrap_servers,
-                  stack.pg_dsn, work)
-    finally:
-        server.stop()
 
 
 async def test_the_sink_reaches_both_servers_only_through_the_proxies(
