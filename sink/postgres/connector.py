@@ -90,17 +90,26 @@ class PostgreSQLDestinationConnector:
         # Upserts of this many rows or more are COPYed through a staging table.
         self.stage_min_rows = STAGE_MIN_ROWS_MERGE if upsert_mode == "merge" else STAGE_MIN_ROWS
         self._pool: asyncpg.Pool | None = None
+        self._migrated = False
         self._topic_tables: dict[str, TableKey] = {}
         self.database = _database_name(connection_string)
 
     # --- lifecycle -------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the pool (retrying transient failures) and create/migrate the metadata schema."""
-        if self._pool is not None:
-            return
-        self._pool = await self._retry(self._create_pool, "connect")
-        async with self._pool.acquire() as conn:
+        """Open the pool and create/migrate the metadata schema, each retried ``max_retries``
+        times; then a classified error (TransientError for a lost connection), so the
+        service's retry policy takes over. Called again after a failure, it resumes where
+        it stopped: a pool opened before a failed migration is not taken for a finished
+        start."""
+        if self._pool is None:
+            self._pool = await self._retry(self._create_pool, "connect")
+        if not self._migrated:
+            await self._retry(self._migrate, "migrate metadata")
+            self._migrated = True
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn:
             await metadata.migrate(conn, self.metadata_schema)
 
     async def _create_pool(self) -> asyncpg.Pool:
@@ -340,8 +349,17 @@ class PostgreSQLDestinationConnector:
         return found
 
     async def load_offsets(self, group_id: str, topics: list[str]) -> dict[tuple[str, int], int]:
-        async with self.pool.acquire() as conn:
-            return await metadata.load_offsets(conn, self.metadata_schema, group_id, topics)
+        """The stored offsets; a failure comes classified (a connection lost on the way is a
+        TransientError the caller's retry policy retries, not an asyncpg error it cannot
+        tell from a bug)."""
+        try:
+            async with self.pool.acquire() as conn:
+                return await metadata.load_offsets(conn, self.metadata_schema, group_id, topics)
+        except Exception as exc:
+            err = classify(exc)
+            if err is exc:
+                raise
+            raise err from exc
 
     async def purge_soft_deleted(self) -> int:
         """``deletion_strategy: both``: remove rows soft-deleted longer than

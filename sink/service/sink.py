@@ -179,6 +179,10 @@ class Sink:
         while not self._stopping.is_set():
             self._heartbeat = time.monotonic()
             self._reap()
+            if self._owner.failure is not None:
+                exc = self._owner.failure
+                raise exc if isinstance(exc, WarpError) else FatalError(
+                    f"partition assignment failed: {type(exc).__name__}: {exc}") from exc
             try:
                 batch = await self.consumer.getmany(
                     timeout_ms=100, max_records=s.max_batch_records
