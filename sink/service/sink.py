@@ -347,19 +347,25 @@ class Sink:
 
     async def _retrying(self, fn: Callable[[], Awaitable[T]], what: str, *,
                         pause: bool = False) -> T:
-        """Retry transient failures; with ``pause``, fetching stops while retrying."""
+        """Retry transient failures; with ``pause``, fetching stops while retrying, and
+        resumes however the retrying ends: also when it ends in an error the caller
+        handles, such as the OffsetConflict met by the retry of a flush whose COMMIT
+        went through unacknowledged (left paused, the partitions were never read again)."""
+        paused = False
 
         def failed(exc: BaseException) -> None:
+            nonlocal paused
             self.metrics.errors.labels("", "", getattr(exc, "code", "kafka")).inc()
             self._heartbeat = time.monotonic()  # waiting on purpose is not a stall
             if pause:
                 self.consumer.pause(*self.assignment)
+                paused = True
 
-        def recovered() -> None:
-            if pause:
+        try:
+            return await retrying(fn, what, self.s.errors, on_failure=failed)
+        finally:
+            if paused:
                 self.consumer.resume(*self.assignment)
-
-        return await retrying(fn, what, self.s.errors, on_failure=failed, on_recovery=recovered)
 
     @property
     def _owner(self) -> Ownership:

@@ -106,3 +106,50 @@ async def test_connection_lost_while_migrating_metadata_is_transient_and_resumed
     finally:
         await check.close()
     assert tables == 1, "the second connect() did not migrate"
+
+
+async def test_partitions_resume_after_an_offset_conflict_met_while_retrying(
+        chaos: Env, topic_factory, tmp_path: Path) -> None:
+    """Chaos seed 204 (pg_cut_commit): a flush failed, its partitions were paused for the
+    retries, and the retry met an OffsetConflict: the COMMIT of an earlier attempt had gone
+    through with its answer lost, so the stored offset was no longer the one expected. The
+    conflict was handled (re-read from the stored offsets), but the partitions stayed paused:
+    no error, no log line, nothing read again, for good.
+
+    Here the stored offset moves from another connection while the flush is retried under a
+    black hole, as ``offsets reset --force`` on a running group or an unacknowledged COMMIT
+    would move it."""
+    topic = await topic_factory(partitions=1)
+    db, group = unique("pause"), unique("pauseg")
+    w = workload(MongoEvents(db, "users"), 200, 40, seed=11)
+    log = tmp_path / "sink.log"
+    cfg = chaos_config(tmp_path / "c.yaml", chaos, topic=topic, group=group, max_records=50)
+    await produce(chaos.bootstrap, topic, w.events[:100])
+    proc = await start_sink(cfg, log=log)
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while sum((await stored_offsets(chaos.dsn, group)).values()) < 100:
+            assert asyncio.get_running_loop().time() < deadline, _text(log)[-3000:]
+            await asyncio.sleep(0.1)
+        chaos.pg.timeout(0, stream="upstream", name="hole")
+        await produce(chaos.bootstrap, topic, w.events[100:])
+        assert await _log_has(log, '"operation": "apply"', 30), _text(log)[-3000:]
+        check = await asyncpg.connect(chaos.dsn)
+        try:
+            await check.execute(
+                "UPDATE cartridge_warp_metadata.kafka_offsets SET next_offset = 90 "
+                "WHERE group_id = $1", group)
+        finally:
+            await check.close()
+        chaos.pg.remove_toxic("hole")
+        assert await _log_has(log, "stored offset moved under us", 30), _text(log)[-3000:]
+        deadline = asyncio.get_running_loop().time() + 30
+        while sum((await stored_offsets(chaos.dsn, group)).values()) < len(w.events):
+            assert proc.returncode is None, _text(log)[-3000:]
+            assert asyncio.get_running_loop().time() < deadline, "never read again"
+            await asyncio.sleep(0.1)
+        assert_fold(await table_rows(chaos.dsn, db, "users"), w.fold)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 40) == 0
