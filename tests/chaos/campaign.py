@@ -189,6 +189,18 @@ class SinkProcess:
         self.trial.kills += 1
         await self.start()
 
+    async def until_up(self, within: float = 60) -> None:
+        """Until the current process has its partitions (and so its signal handlers): one
+        restarted just before the stream was done must not get SIGTERM while Python is
+        still importing, which would end it with the signal's default action."""
+        deadline = time.monotonic() + within
+        log = self.logdir / f"run{self.runs}.log"
+        while time.monotonic() < deadline and self.proc is not None \
+                and self.proc.returncode is None:
+            if b"partitions assigned" in log.read_bytes():
+                return
+            await asyncio.sleep(0.1)
+
     async def stop(self, within: float) -> int | None:
         """SIGTERM and wait; None if it did not exit in time (then SIGKILLed)."""
         assert self.proc is not None
@@ -300,6 +312,8 @@ async def run_trial(env: Env, seed: int) -> Trial:
         await asyncio.sleep(0.1)
     else:
         trial.caught_up_after = round(time.monotonic() - lifted, 2)
+    if not trial.hang:
+        await sink.until_up()
     trial.stop_code = await sink.stop(within=35)
     if trial.hang:  # let a fresh process finish, so the fold still tells what was lost
         await _finish_clean(cfg)
