@@ -24,6 +24,7 @@ from sink.stack.local import create_topic
 from sink.tools.events import MongoEvents
 from tests.chaos.toxiproxy import Client, Proxy
 from tests.support import (
+    Workload,
     fold_mismatches,
     read_topic,
     sink_cmd,
@@ -189,6 +190,12 @@ class SinkProcess:
         self.trial.kills += 1
         await self.start()
 
+    async def ensure_gone(self) -> None:
+        """No sink outlives its trial, also when the trial itself fails."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.proc.wait()
+
     async def until_up(self, within: float = 60) -> None:
         """Until the current process has its partitions (and so its signal handlers): one
         restarted just before the stream was done must not get SIGTERM while Python is
@@ -285,6 +292,15 @@ async def run_trial(env: Env, seed: int) -> Trial:
     cfg = chaos_config(logdir / "sink.yaml", env, topic=topic, group=group,
                        max_records=trial.max_records)
     sink = SinkProcess(cfg, logdir, trial)
+    try:
+        return await _run(env, trial, sink, rng, w, (topic, db, group), cfg)
+    finally:
+        await sink.ensure_gone()
+
+
+async def _run(env: Env, trial: Trial, sink: SinkProcess, rng: random.Random, w: Workload,
+               names: tuple[str, str, str], cfg: Path) -> Trial:
+    seed, (topic, db, group) = trial.seed, names
     await sink.start()
     started = time.monotonic()
     producing = asyncio.create_task(_produce_live(env.bootstrap, topic, w.events,
