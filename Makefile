@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration crash-campaign stack-up stack-down clean bench
+.PHONY: demo test lint unit integration crash-campaign chaos toxiproxy stack-up stack-down clean bench
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/warp-sink demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint toxiproxy
 	$(BIN)/python -m pytest -q -ra
 
 lint: $(STAMP)
@@ -30,6 +30,17 @@ integration: $(STAMP)
 
 crash-campaign: $(STAMP)
 	WARP_CRASH_TRIALS=$${WARP_CRASH_TRIALS:-50} $(BIN)/python -m pytest -q -s -m slow tests/e2e/test_crash_campaign.py
+
+# The fault injector of the chaos tests: Toxiproxy built once by `go install` of a pinned
+# version into ~/.cache/cartridge-warp (~30-45 s cold, then a file check). Without Go the
+# chaos tests skip and say why.
+toxiproxy:
+	@bash scripts/install-toxiproxy.sh --optional >/dev/null
+
+# Network faults (Toxiproxy) and SIGKILLs against the real sink: CHAOS_TRIALS (default 50)
+# trials of ~20 s; the summary is printed at the end (README, Tests).
+chaos: $(STAMP) toxiproxy
+	CHAOS_TRIALS=$${CHAOS_TRIALS:-50} $(BIN)/python -m pytest -q -s -ra tests/chaos/test_chaos.py
 
 # Throughput, latency and profiles against ceilings and peers (bench/README.md); ~30 min,
 # its own stack in .warp/bench-stack. Take the figures on a quiet machine.

@@ -76,7 +76,7 @@ def stack() -> Iterator[Stack]:
         yield from _containers()
     else:
         root = Path(tempfile.mkdtemp(prefix="warp-test-stack-"))
-        local = LocalStack(root)
+        local = LocalStack(root, kafka_proxy_listener=True)  # for tests/chaos
         atexit.register(local.down)  # also on Ctrl-C or a crashed session
         try:
             info = local.up()

@@ -155,19 +155,43 @@ async def table_rows(dsn: str, schema: str, table: str,
     return out
 
 
-def assert_fold(rows: dict[str, dict[str, Any]], fold: dict[str, Expected]) -> None:
-    assert set(rows) == set(fold), (len(rows), len(fold))
+def fold_mismatches(rows: dict[str, dict[str, Any]], fold: dict[str, Expected]
+                    ) -> list[tuple[str, str, Any]]:
+    """Every way the tables differ from the fold, as (kind, key, detail): ``lost`` (a row
+    missing, or an older ``_cartridge_version`` than the fold's: changes never applied),
+    ``double`` (a newer version: a change applied twice), ``wrong`` (right version, other
+    values; or a row the stream never wrote)."""
+    out: list[tuple[str, str, Any]] = []
+    for key in rows.keys() - fold.keys():
+        out.append(("wrong", key, ("unexpected row", rows[key])))
     for key, exp in fold.items():
-        row = rows[key]
-        assert row["_cartridge_version"] == exp.version, (key, row, exp)
-        assert row["is_deleted"] == exp.deleted, (key, row, exp)
+        row = rows.get(key)
+        if row is None:
+            out.append(("lost", key, ("missing row", exp)))
+            continue
+        version = row["_cartridge_version"]
+        if version != exp.version:
+            out.append(("lost" if version < exp.version else "double", key, (row, exp)))
+            continue
+        if row["is_deleted"] != exp.deleted:
+            out.append(("wrong", key, (row, exp)))
+            continue
         for f in FIELDS:
             want = exp.values.get(f)
             got = row.get(f)
-            if isinstance(want, float):
-                assert got is not None and abs(got - want) < 1e-9, (key, f, got, want)
-            else:
-                assert got == want, (key, f, got, want)
+            same = (got is not None and abs(got - want) < 1e-9 if isinstance(want, float)
+                    else got == want)
+            if not same:
+                out.append(("wrong", key, (f, got, want)))
+                break
+    return out
+
+
+def assert_fold(rows: dict[str, dict[str, Any]], fold: dict[str, Expected]) -> None:
+    """The tables hold exactly the fold: every key, its values and its exact version."""
+    bad = fold_mismatches(rows, fold)
+    assert not bad, (f"{len(bad)} of {len(fold)} keys differ from the fold "
+                     f"({len(rows)} rows); first: {bad[:3]}")
 
 
 async def partitions(bootstrap: str, topic: str, **client: Any) -> list[int]:

@@ -114,20 +114,20 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
     # --- lifecycle -------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the pool (retrying transient failures) and create/migrate the metadata schema."""
+        """Open the pool and create/migrate the metadata schema, each retried ``max_retries``
+        times; then a classified error (TransientError for a lost connection), so the
+        service's retry policy takes over. Called again after a failure, it resumes where
+        it stopped: a pool opened before a failed migration is not taken for a finished
+        start."""
         if self._pool is None:
             self._pool = await self._retry(self._create_pool, "connect")
-        if self._migrated:
-            return
-        try:
-            async with self._pool.acquire() as conn:
-                await metadata.migrate(conn, self.metadata_schema)
-        except Exception as exc:  # e.g. a read-only standby: retried by the caller's policy
-            err = classify(exc)
-            if err is exc:
-                raise
-            raise err from exc
-        self._migrated = True
+        if not self._migrated:
+            await self._retry(self._migrate, "migrate metadata")
+            self._migrated = True
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn:
+            await metadata.migrate(conn, self.metadata_schema)
 
     async def _create_pool(self) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
@@ -170,6 +170,10 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
         if self._pool is None:
             raise TransientError("not connected to PostgreSQL (call connect first)")
         return self._pool
+
+    @property
+    def connected(self) -> bool:
+        return self._pool is not None
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(size, idle, active) read from the pool."""
@@ -312,8 +316,17 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
             raise err from exc
 
     async def load_offsets(self, group_id: str, topics: list[str]) -> dict[tuple[str, int], int]:
-        async with self.pool.acquire() as conn:
-            return await metadata.load_offsets(conn, self.metadata_schema, group_id, topics)
+        """The stored offsets; a failure comes classified (a connection lost on the way is a
+        TransientError the caller's retry policy retries, not an asyncpg error it cannot
+        tell from a bug)."""
+        try:
+            async with self.pool.acquire() as conn:
+                return await metadata.load_offsets(conn, self.metadata_schema, group_id, topics)
+        except Exception as exc:
+            err = classify(exc)
+            if err is exc:
+                raise
+            raise err from exc
 
     async def purge_soft_deleted(self) -> int:
         """``deletion_strategy: both``: remove rows soft-deleted longer than

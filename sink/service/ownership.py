@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from sink.errors import WarpError
+from sink.errors import FatalError, WarpError
 from sink.postgres import PostgreSQLDestinationConnector
 from sink.service.batcher import Batcher
 
@@ -31,6 +31,15 @@ class Ownership:
         self.assignment: set[TopicPartition] = set()
         self.expected: dict[TopicPartition, int | None] = {}  # None: no row stored yet
         self.ever_assigned = False
+        self.failure: Exception | None = None  # the assignment failed (see RebalanceListener)
+
+    def raise_failure(self) -> None:
+        """Raise what made an assignment fail: aiokafka logs a listener's exception and goes
+        on, which would leave the sink up and reading nothing."""
+        exc = self.failure
+        if exc is not None:
+            raise exc if isinstance(exc, WarpError) else FatalError(
+                f"partition assignment failed: {type(exc).__name__}: {exc}") from exc
 
     def moves(self, next_offsets: dict[TopicPartition, int]
               ) -> dict[tuple[str, int], tuple[int | None, int]]:
@@ -48,9 +57,22 @@ class Ownership:
         aiokafka activates an assignment before awaiting the listener, so records of
         these partitions may be fetched — and dropped by the loop — meanwhile; the
         explicit seeks read them again."""
+        # All of it under the retry policy: PostgreSQL and the broker are asked here, and a
+        # connection lost on the way must be waited out, not end the listener.
+        stored, starts = await self.retry(lambda: self._starts(assigned), "load offsets")
+        self.batcher.drop(assigned)
+        for tp in assigned:
+            self.expected[tp] = stored.get((tp.topic, tp.partition))
+            self.consumer.seek(tp, starts[tp])
+        self.assignment |= assigned
+        self.ever_assigned = True
+        log.info("partitions assigned",
+                 partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned))
+
+    async def _starts(self, assigned: set[TopicPartition]) -> tuple[
+            dict[tuple[str, int], int], dict[TopicPartition, int | None]]:
         topics = sorted({tp.topic for tp in assigned})
-        stored = await self.retry(lambda: self.pg.load_offsets(self.group_id, topics),
-                                  "load offsets")
+        stored = await self.pg.load_offsets(self.group_id, topics)
         starts: dict[TopicPartition, int | None] = {}
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
@@ -60,14 +82,7 @@ class Ownership:
             edge = (self.consumer.beginning_offsets if self.auto_offset_reset == "earliest"
                     else self.consumer.end_offsets)
             starts.update(await edge(reset))
-        self.batcher.drop(assigned)
-        for tp in assigned:
-            self.expected[tp] = stored.get((tp.topic, tp.partition))
-            self.consumer.seek(tp, starts[tp])
-        self.assignment |= assigned
-        self.ever_assigned = True
-        log.info("partitions assigned",
-                 partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned))
+        return stored, starts
 
     def released(self, tps: set[TopicPartition]) -> None:
         """Forget partitions that went to another member (buffers dropped, unapplied)."""
@@ -113,4 +128,10 @@ class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner.released(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.owner.assigned(set(assigned))
+        try:
+            await self.owner.assigned(set(assigned))
+        except Exception as exc:
+            # aiokafka logs a listener's exception and carries on, the partitions assigned
+            # in the group but never sought nor read: a silent stall. The loop raises it.
+            self.owner.failure = exc
+            raise

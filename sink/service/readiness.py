@@ -18,6 +18,8 @@ from typing import Any
 
 import structlog
 
+from sink.service.ownership import Ownership
+
 log = structlog.get_logger("sink.readiness")
 
 
@@ -71,4 +73,19 @@ class DestinationProbe:
             await asyncio.sleep(self.interval)
 
 
-__all__ = ["DestinationProbe"]
+
+def readiness(connected: bool, answering: bool, owner: Ownership | None) -> tuple[bool, str]:
+    """``/readyz``: connected to a PostgreSQL that answers, and holding an assignment (or
+    idle in a group with more members than partitions)."""
+    if not connected:
+        return False, "not connected to PostgreSQL"
+    if not answering:
+        return False, "PostgreSQL is not answering"
+    if owner is None or not owner.ever_assigned:
+        return False, "waiting for a partition assignment"
+    if not owner.assignment:
+        return True, "idle: the group has more members than partitions"
+    return True, f"ready: {len(owner.assignment)} partitions"
+
+
+__all__ = ["DestinationProbe", "readiness"]

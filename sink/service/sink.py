@@ -36,7 +36,7 @@ from sink.service.dead_letters import DeadLetterQueue, letter_for
 from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
 from sink.service.progress import Progress
-from sink.service.readiness import DestinationProbe
+from sink.service.readiness import DestinationProbe, readiness
 from sink.service.report import report_flush, report_lag
 from sink.service.retry import retrying
 from sink.service.shutdown import close_within, describe_unapplied, supervise
@@ -101,7 +101,9 @@ class Sink:
         self._last_house = 0.0
         self._next_purge = 0.0
         self.probe = DestinationProbe(self.pg.test_connection)
-        self.health = HealthServer(self.metrics, self._alive, self._ready)
+        self.health = HealthServer(
+            self.metrics, self._alive,
+            lambda: readiness(self.pg.connected, self.probe.ok, self.owner))
         self.metrics.on_render.append(
             lambda: self.metrics.pool(self.pg.database, *self.pg.pool_stats()))
 
@@ -227,6 +229,7 @@ class Sink:
         while not self._stopping.is_set():
             self._heartbeat = time.monotonic()
             self._reap()
+            self._owner.raise_failure()
             try:
                 batch = await self.consumer.getmany(
                     timeout_ms=100, max_records=s.max_batch_records
@@ -376,19 +379,24 @@ class Sink:
 
     async def _retrying(self, fn: Callable[[], Awaitable[T]], what: str, *,
                         pause: bool = False) -> T:
-        """Retry transient failures; with ``pause``, fetching stops while retrying."""
+        """Retry transient failures; with ``pause``, fetching stops while retrying and resumes
+        however it ends (an OffsetConflict met by the retry of a flush whose COMMIT went
+        through unacknowledged left the partitions paused for good)."""
+        paused = False
 
         def failed(exc: BaseException) -> None:
+            nonlocal paused
             self.metrics.errors.labels("", "", getattr(exc, "code", "kafka")).inc()
             self._heartbeat = time.monotonic()  # waiting on purpose is not a stall
             if pause:
                 self.consumer.pause(*self.assignment)
+                paused = True
 
-        def recovered() -> None:
-            if pause:
+        try:
+            return await retrying(fn, what, self.s.errors, on_failure=failed)
+        finally:
+            if paused:
                 self.consumer.resume(*self.assignment)
-
-        return await retrying(fn, what, self.s.errors, on_failure=failed, on_recovery=recovered)
 
     @property
     def _owner(self) -> Ownership:
@@ -399,17 +407,6 @@ class Sink:
 
     def _alive(self) -> bool:
         return time.monotonic() - self._heartbeat < max(60.0, self.s.shutdown_timeout * 2)
-
-    def _ready(self) -> tuple[bool, str]:
-        if self.pg._pool is None:
-            return False, "not connected to PostgreSQL"
-        if not self.probe.ok:
-            return False, "PostgreSQL is not answering"
-        if self.owner is None or not self.owner.ever_assigned:
-            return False, "waiting for a partition assignment"
-        if not self.assignment:
-            return True, "idle: the group has more members than partitions"
-        return True, f"ready: {len(self.assignment)} partitions"
 
 
 __all__ = ["Sink"]

@@ -126,12 +126,20 @@ async def create_topic(bootstrap: str, name: str, partitions: int, **client: Any
 
 
 class KafkaServer:
-    """The broker under ``root``: ``server.properties``, ``data/`` and ``kafka.log``."""
+    """The broker under ``root``: ``server.properties``, ``data/`` and ``kafka.log``.
 
-    def __init__(self, root: Path) -> None:
+    ``proxy_listener``: a third listener, ``PROXIED``, advertised at a port where nothing
+    listens until a TCP proxy (the chaos tests' Toxiproxy) is put there, forwarding to it.
+    A Kafka client only bootstraps at the address it is given and then connects to what
+    the listener advertises, so a proxy in front of the normal listener would be bypassed
+    after the first metadata request. Clients of ``PLAINTEXT`` (the broker itself, the
+    tests' producers and checks) never see the proxy."""
+
+    def __init__(self, root: Path, proxy_listener: bool = False) -> None:
         self.dir = root
         self.props = root / "server.properties"
         self.log = root / "kafka.log"
+        self.proxy_listener = proxy_listener
 
     def pid(self) -> int | None:
         """The broker JVM running with this stack's server.properties, if any."""
@@ -150,6 +158,13 @@ class KafkaServer:
                 int(re.findall(r"^controller\.quorum\.voters=1@127\.0\.0\.1:(\d+)", text,
                                re.M)[0]))
 
+    def proxied(self) -> tuple[int, int] | None:
+        """(the ``PROXIED`` listener's port, the port it advertises), if it was configured."""
+        text = self.props.read_text()
+        listen = re.findall(r"^listeners=.*PROXIED://127\.0\.0\.1:(\d+)", text, re.M)
+        adv = re.findall(r"^advertised\.listeners=.*PROXIED://127\.0\.0\.1:(\d+)", text, re.M)
+        return (int(listen[0]), int(adv[0])) if listen and adv else None
+
     def _java(self) -> list[str]:
         home = os.environ.get("JAVA_HOME")
         java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
@@ -167,13 +182,19 @@ class KafkaServer:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "log4j2.properties").write_text(LOG4J2)
-        port, cport = free_ports(2)
+        port, cport, pport, proxy_port = free_ports(4)
+        listeners = f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}"
+        advertised = f"PLAINTEXT://127.0.0.1:{port}"
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self.proxy_listener:
+            listeners += f",PROXIED://127.0.0.1:{pport}"
+            advertised += f",PROXIED://127.0.0.1:{proxy_port}"
+            protocols += ",PROXIED:PLAINTEXT"
         props = {
             "process.roles": "broker,controller", "node.id": "1",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "listeners": listeners, "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": protocols,
             "controller.quorum.voters": f"1@127.0.0.1:{cport}", "log.dirs": str(data),
             "num.partitions": "1", "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "8", "transaction.state.log.num.partitions": "8",

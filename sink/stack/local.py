@@ -72,12 +72,14 @@ class StackInfo:
 
 class LocalStack:
     """Kafka + PostgreSQL under ``root``: ``root/kafka`` (:class:`KafkaServer`), ``root/pg``
-    (:class:`PostgresServer`) and ``root/stack.json`` (the last :class:`StackInfo`)."""
+    (:class:`PostgresServer`) and ``root/stack.json`` (the last :class:`StackInfo`).
+    ``kafka_proxy_listener``: see :class:`KafkaServer` (the test harness asks for it, for
+    the chaos tests; it takes effect when the broker's storage is first created)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, kafka_proxy_listener: bool = False) -> None:
         self.root = Path(root).resolve()
         self.state_file = self.root / "stack.json"
-        self.kafka = KafkaServer(self.root / "kafka")
+        self.kafka = KafkaServer(self.root / "kafka", proxy_listener=kafka_proxy_listener)
         self.postgres = PostgresServer(self.root / "pg")
         self.kafka_dir = self.kafka.dir
         self.kafka_props = self.kafka.props
