@@ -9,13 +9,15 @@ import os
 import shlex
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from sink.stack.secure import SecureStackInfo
+from tests.config.runs import free_port
 from tests.secure.cases import Case, assert_delivered, config, prepare
-from tests.support import run_sink
+from tests.support import run_sink, start_sink, stored_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +67,34 @@ async def test_stack_env_secure_configures_the_sink(secure_stack: SecureStackInf
         env={**os.environ, **exported})
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "all checks passed" in checked.stdout
+
+
+async def test_no_secret_in_the_metrics_of_a_secured_run(secure_stack: SecureStackInfo,
+                                                         tmp_path: Path) -> None:
+    """/metrics of a sink that logged in with SCRAM and a PostgreSQL password, scraped
+    after it applied everything: no password, DSN or credential anywhere in it."""
+    case = Case.new()
+    w = await prepare(secure_stack, case)
+    port = free_port()
+    cfg = config(tmp_path / "c.yaml", secure_stack, case)
+    cfg.write_text(cfg.read_text().replace("metrics_port: 0", f"metrics_port: {port}"))
+    proc = await start_sink(cfg, log=tmp_path / "sink.log")
+    try:
+        dsn, ssl = secure_stack.pg_dsn("warp"), secure_stack.pg_ssl("password")
+        deadline = asyncio.get_running_loop().time() + 120
+        while (await stored_offsets(dsn, case.group, ssl=ssl, schema=case.meta)).get(
+                (case.topic, 0), 0) < len(w.events) + 1:
+            assert proc.returncode is None, (tmp_path / "sink.log").read_text()[-3000:]
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.2)
+        body = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
+            .read().decode())
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 60)
+    assert "cartridge_warp_records_processed_total" in body
+    for secret in (secure_stack.sink_password, secure_stack.pg_password,
+                   secure_stack.admin_password):
+        assert secret not in body
+    assert "password" not in body.lower() and "postgresql://" not in body
