@@ -73,6 +73,21 @@ def kafka_classpath(pom: Path | None = None) -> str:
     return maven_classpath(pom, "kafka-classpath")
 
 
+# A single broker that is also its controller: every replication factor 1, few internal
+# partitions (start-up time), no rebalance delay; a broker killed with SIGKILL re-registers
+# once its old session expires (default 9 s), so keep the session short.
+SINGLE_NODE = {
+    "num.partitions": "1", "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "8", "transaction.state.log.num.partitions": "8",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1", "min.insync.replicas": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    "broker.heartbeat.interval.ms": "500", "broker.session.timeout.ms": "3000",
+}
+
+
 def require_pom(pom: Path | None = None) -> None:
     """The pom lives in the repository, not in the installed package: say so before any
     server is set up, rather than a bare FileNotFoundError after initdb."""
@@ -196,15 +211,7 @@ class KafkaServer:
             "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": protocols,
             "controller.quorum.voters": f"1@127.0.0.1:{cport}", "log.dirs": str(data),
-            "num.partitions": "1", "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "8", "transaction.state.log.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1", "min.insync.replicas": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            # a broker killed with SIGKILL re-registers once its old session expires (default 9 s)
-            "broker.heartbeat.interval.ms": "500", "broker.session.timeout.ms": "3000",
+            **SINGLE_NODE,
         }
         self.props.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         shutil.rmtree(data, ignore_errors=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sink.stack.kafka import KAFKA_READY_S, LOG4J2, KafkaServer, kafka_answers
+from sink.stack.kafka import KAFKA_READY_S, LOG4J2, SINGLE_NODE, KafkaServer, kafka_answers
 from sink.stack.pki import Pki
 from sink.stack.process import StackError, free_ports, run_async, tail
 
@@ -142,15 +142,7 @@ class SecureKafkaServer(KafkaServer):
             "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
             "allow.everyone.if.no.acl.found": "false",
             "controller.quorum.voters": f"1@127.0.0.1:{p_ctl}", "log.dirs": str(data),
-            # the single-node tuning of the plain stack's broker
-            "num.partitions": "1", "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "8", "transaction.state.log.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1", "min.insync.replicas": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "broker.heartbeat.interval.ms": "500", "broker.session.timeout.ms": "3000",
+            **SINGLE_NODE,  # the plain stack's single-node tuning
         }
         self.props.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.props.chmod(0o600)
