@@ -69,7 +69,13 @@ def shorten(name: str) -> str:
 def column_name(field: str) -> str:
     """The column a source field is stored in: reserved names, PostgreSQL's system column
     names (``xmin``...) and the empty name (not an identifier PostgreSQL accepts) get a
-    prefix; so does a name that already has it, so two fields never share a column."""
+    prefix; so does a name that already has it, so two fields never share a column. A
+    NUL character (which no PostgreSQL identifier can hold) is dropped, and the name gets
+    the prefix and a hash of the original, so it still names its own column."""
+    if "\x00" in field:
+        digest = hashlib.sha1(field.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        field = f"{field.replace(chr(0), '')}_{digest}"
+        return shorten(RESERVED_PREFIX + field)
     if (
         not field
         or field in RESERVED

@@ -7,7 +7,7 @@ import pytest
 
 from sink.config import MappingConfig
 from sink.postgres.mapping import Router
-from sink.postgres.names import column_name, schema_name
+from sink.postgres.names import column_name, quote, schema_name
 
 
 @pytest.mark.parametrize("name", ["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"])
@@ -26,3 +26,16 @@ def test_pg_schemas_are_prefixed_once() -> None:
     assert not any(m.startswith("pg_") for m in mapped)
     router = Router(MappingConfig())
     assert router.route("pg_catalog_copy", "xmin") == ("_src_pg_catalog_copy", "xmin")
+
+
+def test_a_nul_in_a_field_name_gives_a_column_of_its_own() -> None:
+    # No PostgreSQL identifier holds a NUL: the name loses it, and the prefix and a hash of
+    # the original keep it apart from the same name without the NUL and from each other.
+    names = ["a\x00b", "a\x00\x00b", "ab", "_src_ab", "a" * 200 + "\x00"]
+    columns = [column_name(n) for n in names]
+    assert len(set(columns)) == len(columns)
+    for col in columns:
+        assert "\x00" not in col and len(col.encode()) <= 63
+        quote(col)  # accepted as an identifier
+    assert column_name("a\x00b").startswith("_src_ab_")
+    assert column_name("a\x00b") == column_name("a\x00b")  # stable across documents
