@@ -344,3 +344,16 @@ def run_on_pty(cmd: list[str], timeout: float = 120) -> str:
             proc.kill()
         os.close(master)
     return out.decode("utf-8", errors="replace")
+
+
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
+    """One plain HTTP request to the sink's endpoints: (status, body)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+    try:
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()

@@ -28,7 +28,7 @@ from sink import logs
 from sink.config import load_settings
 from sink.metrics import HealthServer, Metrics
 from sink.tools.events import MongoEvents, Oid
-from tests.support import produce, unique
+from tests.support import http_get, produce, unique
 
 # name -> (type, labels of its samples): the seed's five families first, then the sink's own.
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -54,16 +54,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
-    try:
-        writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode()
 
 
 def type_lines(text: str) -> dict[str, str]:

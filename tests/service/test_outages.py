@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sink.tools.events import MongoEvents, Oid
-from tests.support import produce, start_sink, stored_offsets, unique, write_config
+from tests.support import http_get, produce, start_sink, stored_offsets, unique, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +25,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _get(port: int, path: str) -> tuple[int, str]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
-    try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode()
 
 
 def _ready_gauge(metrics: str) -> float | None:
@@ -75,32 +65,32 @@ async def test_readyz_follows_postgres(stack: Any, local_stack: Any, topic_facto
         async def ready() -> bool:
             assert proc.returncode is None, log.read_text()[-2000:]
             try:
-                return (await _get(port, "/readyz"))[0] == 200
+                return (await http_get(port, "/readyz"))[0] == 200
             except OSError:
                 return False
 
         await _until(ready, "/readyz 200", 60)
-        assert _ready_gauge((await _get(port, "/metrics"))[1]) == 1
+        assert _ready_gauge((await http_get(port, "/metrics"))[1]) == 1
 
         await asyncio.to_thread(local_stack.postgres.ctl, "stop", "-m", "immediate")
         stopped = True
 
         async def not_ready() -> bool:
-            return (await _get(port, "/readyz"))[0] == 503
+            return (await http_get(port, "/readyz"))[0] == 503
 
         took = await _until(not_ready, "/readyz 503 with PostgreSQL stopped", 10)
         assert took < 5, took
-        status, body = await _get(port, "/readyz")
+        status, body = await http_get(port, "/readyz")
         assert status == 503 and "PostgreSQL" in body, (status, body)
-        assert _ready_gauge((await _get(port, "/metrics"))[1]) == 0
-        assert (await _get(port, "/healthz"))[0] == 200  # alive: retrying is not a stall
+        assert _ready_gauge((await http_get(port, "/metrics"))[1]) == 0
+        assert (await http_get(port, "/healthz"))[0] == 200  # alive: retrying is not a stall
         await asyncio.sleep(2)  # it stays not ready while PostgreSQL is down
-        assert (await _get(port, "/readyz"))[0] == 503
+        assert (await http_get(port, "/readyz"))[0] == 503
 
         await asyncio.to_thread(local_stack.postgres.ctl, "start")
         stopped = False
         await _until(ready, "/readyz 200 once PostgreSQL is back", 30)
-        assert _ready_gauge((await _get(port, "/metrics"))[1]) == 1
+        assert _ready_gauge((await http_get(port, "/metrics"))[1]) == 1
         await produce(stack.bootstrap_servers, topic, _events(db, 50, 50))
 
         async def applied() -> bool:
