@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration crash-campaign chaos toxiproxy stack-up stack-down clean bench
+.PHONY: demo test lint unit integration crash-campaign chaos toxiproxy validators stack-up stack-down clean bench
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/warp-sink demo
 
-test: $(STAMP) lint toxiproxy
+test: $(STAMP) lint toxiproxy validators
 	$(BIN)/python -m pytest -q -ra
 
 lint: $(STAMP)
@@ -36,6 +36,12 @@ crash-campaign: $(STAMP)
 # chaos tests skip and say why.
 toxiproxy:
 	@bash scripts/install-toxiproxy.sh --optional >/dev/null
+
+# The deploy files' validators (tests/deploy): promtool from Debian's prometheus package (as
+# root), kustomize by `go install` of a pinned version into ~/.cache/cartridge-warp (~3 min
+# cold, then a file check). A validator that cannot be had here skips its tests, saying why.
+validators:
+	@bash scripts/install-validators.sh --optional
 
 # Network faults (Toxiproxy) and SIGKILLs against the real sink: CHAOS_TRIALS (default 50)
 # trials of ~20 s; the summary is printed at the end (README, Tests).

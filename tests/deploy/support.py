@@ -91,7 +91,8 @@ def load_yaml_docs(path: Path) -> list[Any]:
 
 
 def find_tool(name: str, env: str) -> str | None:
-    """A binary named by $env, else on PATH, else beside this interpreter (the venv's bin)."""
+    """A binary named by $env, else on PATH, else beside this interpreter (the venv's bin),
+    else where scripts/install-validators.sh builds it (``<cache>/<name>-<version>/<name>``)."""
     explicit = os.environ.get(env)
     if explicit:
         return explicit if Path(explicit).is_file() else None
@@ -99,7 +100,13 @@ def find_tool(name: str, env: str) -> str | None:
     if found:
         return found
     beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else None
+    if beside.is_file():
+        return str(beside)
+    cache = os.environ.get("CARTRIDGE_WARP_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cartridge-warp"
+    )
+    built = sorted(Path(cache).glob(f"{name}-*/{name}"))
+    return str(built[-1]) if built else None
 
 
 def run(cmd: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
