@@ -33,9 +33,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from sink.service import run_workers
 
-        port = settings.observability.metrics_port
-        return run_workers(argv_for_workers(args), args.workers, port,
-                           settings.source.client_id)
+        return run_workers(argv_for_workers(args), args.workers, settings,
+                           until_caught_up=args.until_caught_up)
     loop_factory = event_loop_factory(args.event_loop)
     tune_gc()
     sink = Sink(settings, until_caught_up=args.until_caught_up, force_replay=args.force_replay)

@@ -22,8 +22,9 @@ class CatchUp:
         self.end_offsets: dict[TopicPartition, int] = {}
         self.start_offsets: dict[TopicPartition, int] = {}
 
-    async def snapshot(self, src: SourceConfig, consumer: Any) -> None:
-        """Every partition of the subscribed topics and its end offset, now."""
+    async def snapshot(self, src: SourceConfig, consumer: Any, *, quiet: bool = False) -> None:
+        """Every partition of the subscribed topics and its end offset, now (``quiet``:
+        without the log line, for a view that re-reads them every few seconds)."""
         client = kafka.admin(src)
         await client.start()
         try:
@@ -36,8 +37,9 @@ class CatchUp:
         tps = [TopicPartition(d["topic"], p["partition"])
                for d in described for p in d.get("partitions") or ()]
         self.end_offsets = dict(await consumer.end_offsets(tps)) if tps else {}
-        log.info("caught-up target", partitions=len(tps),
-                 messages=sum(self.end_offsets.values()))
+        if not quiet:
+            log.info("caught-up target", partitions=len(tps),
+                     messages=sum(self.end_offsets.values()))
 
     async def starts(self, consumer: Any, pg: PostgreSQLDestinationConnector, group_id: str,
                      auto_offset_reset: str) -> dict[TopicPartition, int]:

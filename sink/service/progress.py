@@ -30,6 +30,9 @@ from sink.metrics import Metrics
 
 log = structlog.get_logger("sink.progress")
 
+#: ``off`` in a worker of ``run --workers N``: the parent draws the group's view.
+PROGRESS_ENV = "WARP_PROGRESS"
+
 StoredOffsets = Callable[[list[str]], Awaitable[dict[tuple[str, int], int]]]
 
 TTY_INTERVAL_S = 0.5
@@ -53,8 +56,12 @@ class Progress:
     total; without one, progress is the rate and the lag of a service that runs on."""
 
     def __init__(self, metrics: Metrics, stored: StoredOffsets, *, interval: float = 10.0,
-                 stream: TextIO | None = None, tty: bool | None = None) -> None:
+                 stream: TextIO | None = None, tty: bool | None = None,
+                 dead_letters: bool = True) -> None:
         self.metrics = metrics
+        # The group's view (group_view) cannot see the workers' DLQ counters: it leaves
+        # the figure out rather than show 0.
+        self.show_dead_letters = dead_letters
         self.interval = interval
         self.stored = stored
         self.stream = stream if stream is not None else sys.stderr
@@ -185,7 +192,7 @@ class Progress:
         log.info(event, applied=self.done, total=self.total,
                  events_per_second=None if rate is None else round(rate, 1),
                  lag=self.lag, eta_seconds=None if eta is None else round(eta, 1),
-                 dead_letters=self.dead_letters)
+                 **({"dead_letters": self.dead_letters} if self.show_dead_letters else {}))
 
     def _draw(self) -> None:
         if self._bar is None:
@@ -198,7 +205,8 @@ class Progress:
                  f"lag {self.lag:,}"]
         if self.end:
             parts.append(f"ETA {_clock(eta)}")
-        parts.append(f"dead letters {self.dead_letters:,}")
+        if self.show_dead_letters:
+            parts.append(f"dead letters {self.dead_letters:,}")
         figures = " · ".join(parts).replace("{", "{{").replace("}", "}}")
         self._bar.bar_format = ("{l_bar}{bar}| {n_fmt}/{total_fmt} events · " if self.end
                                 else "{n_fmt} events applied · ") + figures

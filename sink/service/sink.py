@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -35,7 +36,7 @@ from sink.service.commits import KafkaCommitter
 from sink.service.dead_letters import DeadLetterQueue, letter_for
 from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
-from sink.service.progress import Progress
+from sink.service.progress import PROGRESS_ENV, Progress
 from sink.service.readiness import DestinationProbe, readiness
 from sink.service.report import report_flush, report_lag
 from sink.service.retry import retrying
@@ -48,6 +49,21 @@ _ABORT_WAIT_S = 1.0  # for cancelled work to unwind, once shutdown_timeout has p
 _CLOSE_WAIT_S = 2.0  # for each client to close
 
 
+def destination(settings: Settings) -> PostgreSQLDestinationConnector:
+    """The PostgreSQL destination ``settings`` describe (not connected yet)."""
+    d = settings.destination
+    return PostgreSQLDestinationConnector(
+        d.connection_string.get_secret_value(), metadata_schema=d.metadata_schema,
+        batch_size=d.batch_size, max_connections=d.max_connections,
+        min_connections=d.min_connections, connection_timeout=d.connection_timeout,
+        command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
+        deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
+        max_retries=d.max_retries, string_type=d.string_type,
+        hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
+        password=d.password.get_secret_value() if d.password is not None else None,
+    )
+
+
 class Sink:
     def __init__(
         self, settings: Settings, *, until_caught_up: bool = False, force_replay: bool = False
@@ -55,17 +71,7 @@ class Sink:
         self.s = settings
         self.until_caught_up = until_caught_up
         self.force = force_replay
-        d = settings.destination
-        self.pg = PostgreSQLDestinationConnector(
-            d.connection_string.get_secret_value(), metadata_schema=d.metadata_schema,
-            batch_size=d.batch_size, max_connections=d.max_connections,
-            min_connections=d.min_connections, connection_timeout=d.connection_timeout,
-            command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
-            deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
-            max_retries=d.max_retries, string_type=d.string_type,
-            hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
-            password=d.password.get_secret_value() if d.password is not None else None,
-        )
+        self.pg = destination(settings)
         self.router = Router(settings.mapping)
         src = settings.source
         self.decoder = MessageDecoder(
@@ -169,6 +175,8 @@ class Sink:
         await self._close(abort=True)
 
     async def _start_progress(self) -> None:
+        if os.environ.get(PROGRESS_ENV) == "off":
+            return  # a worker of `run --workers N`: the parent shows the group's view
         src = self.s.source
         self.progress = Progress(
             self.metrics, lambda topics: self.pg.load_offsets(src.group_id, topics),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 
 import pytest
@@ -92,3 +93,8 @@ async def test_workers_flag_runs_a_group_of_processes(stack, topic_factory, tmp_
     assert code == 0, log[-2000:]
     assert log.count('"workers started"') == 1 and log.count('"partitions assigned"') >= 2
     assert_fold(await table_rows(stack.pg_dsn, db, "users"), w.fold)
+    # One view for the group (the parent's), not one per worker: a single final figure,
+    # the whole stream, counted from the start the group had before any worker ran.
+    finals = [json.loads(line) for line in log.splitlines() if '"progress final"' in line]
+    assert len(finals) == 1, finals
+    assert finals[0]["applied"] == finals[0]["total"] == len(w.events)

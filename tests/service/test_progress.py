@@ -89,8 +89,6 @@ async def test_catch_up_without_a_terminal_logs_summaries(
     assert len(summaries) < total / 20 / 4
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG (attack report): with --workers N every "
-                   "worker draws its own live line on the shared terminal")
 async def test_workers_on_a_terminal_draw_one_line_for_the_group(
         stack: Any, topic_factory: Any, tmp_path: Path) -> None:
     """`run --workers 2 --until-caught-up` on a terminal: both workers drew a live line on
