@@ -29,6 +29,9 @@ SETUP_TEXT = {
     "noschemas": "JsonConverter, `schemas.enable=false`, Debezium defaults",
     "strings": "JsonConverter, `schemas.enable=true`, `decimal.handling.mode=string`, "
                "`interval.handling.mode=string`",
+    "propagate": "JsonConverter, `schemas.enable=true`, `column.propagate.source.type=.*` "
+                 "(the source type after `←` in the schema column), `citext` and `hstore` "
+                 "installed in the target",
 }
 
 

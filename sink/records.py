@@ -157,6 +157,43 @@ class JsonText:
         return f"JsonText({self.text!r})"
 
 
+class BitString:
+    """A bit string (Debezium's ``io.debezium.data.Bits``) as its bits, first bit first:
+    ``"101010101010"``. Written to a ``bit``/``bit varying`` column as that text."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self, bits: str) -> None:
+        self.bits = bits
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is BitString and other.bits == self.bits
+
+    def __hash__(self) -> int:
+        return hash(self.bits)
+
+    def __repr__(self) -> str:
+        return f"BitString({self.bits!r})"
+
+
+class Point:
+    """A PostgreSQL ``point`` (Debezium's ``io.debezium.data.geometry.Point``)."""
+
+    __slots__ = ("x", "y")
+
+    def __init__(self, x: float, y: float) -> None:
+        self.x, self.y = x, y
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Point and (other.x, other.y) == (self.x, self.y)
+
+    def __hash__(self) -> int:
+        return hash((self.x, self.y))
+
+    def __repr__(self) -> str:
+        return f"Point({self.x!r}, {self.y!r})"
+
+
 @dataclass(slots=True, frozen=True)
 class Skip:
     """A message that is understood but carries no row change (heartbeat, BEGIN/END, DDL...)."""

@@ -5,14 +5,17 @@ reader (``bytes``, ``Decimal``, ``datetime``); both convert to the same Python v
 zone-less timestamps → naive ``datetime`` (aware UTC when ``aware``), ZonedTimestamp →
 aware ``datetime``, dates → ``date``, times → ``time`` (``timedelta`` outside 0-24 h, as
 MySQL TIME allows), Decimal/VariableScaleDecimal → ``Decimal``, Uuid → ``UUID``, Json →
-parsed JSON, bytes → ``bytes``, MicroDuration → ``timedelta``; Enum/EnumSet/Xml/Interval
-stay strings.
+parsed JSON, bytes → ``bytes``, MicroDuration → ``timedelta``, Bits → ``BitString``,
+geometry.Point → ``Point``; Enum/EnumSet/Xml/Interval stay strings. A string whose
+propagated source type (``column.propagate.source.type``) is ``NUMERIC``/``MONEY``
+(``decimal.handling.mode=string``) → ``Decimal``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 import struct
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,7 +27,7 @@ from sink.decode.common import UTC, fail, show
 from sink.decode.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
 from sink.decode.schema import SchemaNode
 from sink.errors import DecodeError
-from sink.records import JsonText, Micros
+from sink.records import BitString, JsonText, Micros, Point
 
 UNAVAILABLE = "__debezium_unavailable_value"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
@@ -100,6 +103,8 @@ def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = Fal
         return _f32(f) if node.type_name in ("float32", "float") else f
     if kind == "string":
         if t is str:
+            if node.params.get(_SOURCE_TYPE) in _DECIMAL_SOURCES:
+                return _decimal_text(v)
             return v
         raise _bad(f"expected a string, got {show(v)}")
     if kind == "bool":
@@ -318,6 +323,52 @@ def _json(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
     return JsonText(v)  # the source's text: numbers exact, JSON null not SQL NULL
 
 
+_SOURCE_TYPE = "__debezium.source.column.type"
+_DECIMAL_SOURCES = ("NUMERIC", "DECIMAL", "MONEY")
+_MAX_BITS = 83_886_080
+_DECIMAL_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|NaN|[-+]?Infinity")
+
+
+def _decimal_text(v: str) -> Decimal:
+    """A decimal as ``decimal.handling.mode=string`` writes it (``"12.50"``, ``"NaN"``)."""
+    if len(v) <= 4096 and _DECIMAL_TEXT.fullmatch(v):
+        return Decimal(v)
+    raise _bad(f"not a decimal number: {show(v)}")
+
+
+def _bits(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    """Debezium's Bits: the bit string read as a binary number (first bit most significant),
+    its bytes little-endian, leading zero bytes dropped. A ``bit(n)`` value (and any Bits
+    without a propagated ``VARBIT`` source type) has exactly ``length`` bits, so it is
+    padded back to them; a ``bit varying`` value's leading zeros are not in the event."""
+    if type(v) is str and len(v) > _MAX_BITS // 6 + 4:
+        raise _bad("Bits value is too long")
+    data = _bytes(v)
+    bits = format(int.from_bytes(data, "little"), "b") if any(data) else ""
+    try:
+        n = int(str(node.params.get("length")))
+    except ValueError:
+        n = -1
+    if node.params.get(_SOURCE_TYPE) == "VARBIT" or not 0 < n <= _MAX_BITS:
+        return BitString(bits)
+    if len(bits) > n:
+        raise _bad(f"Bits value has {len(bits)} bits, more than its length {n}")
+    return BitString(bits.zfill(n))
+
+
+def _point(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
+    """Debezium's Point ``{x, y, wkb, srid}``; one without coordinates (a hand-made
+    struct) stays the struct it is."""
+    if type(v) is not dict:
+        raise _bad(f"expected a Point struct, got {show(v)}")
+    x, y = v.get("x"), v.get("y")
+    if x is None and y is None:
+        return convert_row(v, node, limit, aware)[0]
+    if not all(type(c) in (float, int, ExactFloat) for c in (x, y)):
+        raise _bad(f"expected a Point {{x, y}}, got {show(v)}")
+    return Point(float(x), float(y))  # type: ignore[arg-type]
+
+
 _LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {
     "io.debezium.time.Date": _date,
     "org.apache.kafka.connect.data.Date": _date,
@@ -339,4 +390,6 @@ _LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {
     "io.debezium.data.VariableScaleDecimal": _variable_decimal,
     "io.debezium.data.Uuid": _uuid,
     "io.debezium.data.Json": _json,
+    "io.debezium.data.Bits": _bits,
+    "io.debezium.data.geometry.Point": _point,
 }

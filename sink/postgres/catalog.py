@@ -66,9 +66,16 @@ def _use_hint(hint: str | None, natural: str) -> str:
     """The schema's type for a new column, unless the values need a wider one (the source
     widened the column since the schema the hint came from)."""
     t = use_hint(hint, natural)
+    if pgtypes.varchar_len(t) is not None and natural == pgtypes.TEXT:
+        return t  # the source's varchar(n): a longer string later widens it to text
     if t not in (natural, pgtypes.REAL) and pgtypes.widen(base_of(t), natural) is not None:
         return natural
     return t
+
+
+# Extension types a propagated source type may name, and what a target without the
+# extension gets instead (the values kept: citext's text, hstore's JSON object).
+_EXTENSION_FALLBACK = {"citext": "text", "hstore": "jsonb"}
 
 
 class Catalog:
@@ -80,6 +87,19 @@ class Catalog:
         # (schema, table) -> column -> the type the events' schema says, for new columns
         # (set by the writer per table and flush: schema_types.hinted).
         self.hints: dict[tuple[str, str], dict[str, str]] = {}
+        self._extension_types: dict[str, bool] = {}  # citext/hstore: installed in the target?
+
+    async def _available(self, conn: Conn, pg_type: str) -> str:
+        """``pg_type``, or its fallback when it is an extension type the target lacks (looked
+        up once per process: an extension created later is used after a restart)."""
+        fallback = _EXTENSION_FALLBACK.get(pg_type)
+        if fallback is None:
+            return pg_type
+        found = self._extension_types.get(pg_type)
+        if found is None:
+            found = bool(await conn.fetchval("SELECT to_regtype($1) IS NOT NULL", pg_type))
+            self._extension_types[pg_type] = found
+        return pg_type if found else fallback
 
     def forget(self, schema: str | None = None, table: str | None = None) -> None:
         """Drop cached shapes (all, or one table) so the next use reloads from the catalog."""
@@ -161,7 +181,8 @@ class Catalog:
             return info
         await self.ensure_schema(conn, schema)
         hints = self.hints.get((schema, table), {})
-        key_types = {c: _use_hint(hints.get(c), t) for c, t in key_types.items()}
+        key_types = {c: await self._available(conn, _use_hint(hints.get(c), t))
+                     for c, t in key_types.items()}
         cols = [f"{quote(c)} {t} NOT NULL" for c, t in key_types.items()]
         cols += [f"{quote(c)} {t}" for c, t in names.RESERVED.items()]
         pk = ", ".join(quote(c) for c in key_types)
@@ -195,7 +216,8 @@ class Catalog:
     async def add_column(
         self, conn: Conn, info: TableInfo, column: str, pg_type: str
     ) -> None:
-        pg_type = _use_hint(self.hints.get((info.schema, info.table), {}).get(column), pg_type)
+        pg_type = await self._available(
+            conn, _use_hint(self.hints.get((info.schema, info.table), {}).get(column), pg_type))
         await conn.execute(
             f"ALTER TABLE {info.qualified} ADD COLUMN IF NOT EXISTS {quote(column)} {pg_type}"
         )

@@ -25,7 +25,16 @@ from typing import Any
 
 import orjson
 
-from sink.records import BSON_UTC, Binary, BsonUuid, JsonText, ObjectId, is_bson_date
+from sink.records import (
+    BSON_UTC,
+    Binary,
+    BitString,
+    BsonUuid,
+    JsonText,
+    ObjectId,
+    Point,
+    is_bson_date,
+)
 
 __all__ = ["escaped", "has_nul", "strip_nul", "to_json_text"]
 
@@ -66,6 +75,10 @@ def _json_default(value: Any) -> Any:
         return orjson.Fragment(b'{"$oid":"' + value.encode() + b'"}')
     if type(value) is JsonText:  # the source's exact JSON text (a validated JSON value)
         return orjson.Fragment(value.text.encode())
+    if type(value) is BitString:
+        return value.bits
+    if type(value) is Point:
+        return {"x": value.x, "y": value.y}
     if type(value) is datetime:
         if value.tzinfo is BSON_UTC or is_bson_date(value):
             # orjson's own text (C, several times faster than isoformat): "...:05Z" or

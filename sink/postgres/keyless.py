@@ -29,7 +29,7 @@ from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.metadata import Conn
 from sink.postgres.names import column_name, qualified, quote
 from sink.postgres.reduce import encode_position
-from sink.postgres.schema_types import travels_as_text
+from sink.postgres.schema_types import text_cast, travels_as_text
 from sink.postgres.types import JSONB, adapt_column, element_type, target_type, to_json_text
 from sink.records import Kind, Record
 
@@ -106,7 +106,7 @@ def _adapt(info: TableInfo, image: dict[str, Any]) -> tuple[list[str], list[Any]
 def _param(info: TableInfo, col: str, n: int) -> str:
     t = info.columns[col]
     return f"${n}::{element_type(t)}" + ("::jsonb" if t == JSONB else "") + (
-        f"::{t}" if travels_as_text(t) else "")
+        text_cast(t) if travels_as_text(t) else "")
 
 
 async def _insert(conn: Conn, info: TableInfo, rec: Record, image: dict[str, Any],

@@ -7,17 +7,39 @@ A column of such a type takes the values of its *base* type (the type the value 
 ``numeric``, ``timestamp(3) without time zone`` those of ``timestamp without time zone``
 (``real``: floats that are float32 values, see `fits_real`). PostgreSQL applies the
 declared precision itself; the values came through the same schema, so they fit it.
+
+Types that travel as text (`travels_as_text`) are cast in the statement (`text_cast`):
+arrays, intervals, and the source types a propagated schema names (``inet``, ``point``,
+``bit(n)``, ``money``, ranges, ``json``, ``hstore``...), whose values `adapt_text` renders
+as the text PostgreSQL reads back exactly. PostgreSQL checks that text: a value it refuses
+is a dead letter.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
-_BASE = {"smallint": "integer"}
+from sink.records import BitString, JsonText, Point
+
+_BASE = {"smallint": "integer", "citext": "text", "character varying": "text"}
+# Types whose values are sent as text and cast in the statement (see the module doc).
+_FROM_TEXT = frozenset({
+    "inet", "cidr", "macaddr", "macaddr8", "xml", "json", "point", "money", "int4range",
+    "int8range", "numrange", "tsrange", "tstzrange", "daterange", "citext", "hstore",
+    "character varying",
+})  # fmt: skip
+_FROM_TEXT_STEMS = ("bit(", "bit varying(", "character(")
+
+
+def from_text(column: str) -> bool:
+    """True for a column type whose values `adapt_text` renders as text."""
+    return column in _FROM_TEXT or column.startswith(_FROM_TEXT_STEMS)
 
 
 def base_of(column: str) -> str:
@@ -25,6 +47,10 @@ def base_of(column: str) -> str:
     base = _BASE.get(column)
     if base is not None:
         return base
+    if column.startswith(("bit(", "bit varying(")):
+        return "bit varying"  # a BitString's natural type
+    if column.startswith("character("):
+        return "text"
     if column.startswith("numeric("):
         return "numeric"
     for stem in ("timestamp", "time"):
@@ -50,7 +76,8 @@ def hinted(records: Any, name_of: Any) -> dict[str, str]:
 def use_hint(hint: str | None, natural: str) -> str:
     """The type to create a column with: the schema's, unless the values need jsonb (a
     nested path; a list is an array the schema types) or the schema says nothing."""
-    if hint is None or (natural == "jsonb" and hint != "jsonb" and not hint.endswith("[]")):
+    if hint is None or (natural == "jsonb" and hint not in ("jsonb", "json", "hstore")
+                        and not hint.endswith("[]")):
         return natural
     return hint
 
@@ -108,9 +135,70 @@ def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
 
 
 def travels_as_text(column: str) -> bool:
-    """Columns whose values are sent as text and cast in the statement: arrays (literals)
-    and intervals (see `adapt_interval`)."""
-    return column.endswith("[]") or column == "interval"
+    """Columns whose values are sent as text and cast in the statement: arrays (literals),
+    intervals (see `adapt_interval`) and the `from_text` types."""
+    return column.endswith("[]") or column == "interval" or from_text(column)
+
+
+def text_cast(column: str) -> str:
+    """The cast that reads a `travels_as_text` value: money through numeric, so the
+    decimal point is a point whatever the server's ``lc_monetary``."""
+    return "::numeric::money" if column == "money" else f"::{column}"
+
+
+def adapt_text(values: list[Any], column: str) -> tuple[list[Any], dict[int, Any]]:
+    """Values of a `from_text` column as their PostgreSQL text; a value of a kind the
+    column cannot read (or a string with a NUL) is kept in overflow."""
+    out: list[Any] = []
+    overflow: dict[int, Any] = {}
+    for i, v in enumerate(values):
+        text = None if v is None else _text(v, column)
+        if v is not None and (text is None or "\x00" in text):
+            overflow[i] = v
+            text = None
+        out.append(text)
+    return out, overflow
+
+
+def _text(v: Any, column: str) -> str | None:
+    t = type(v)
+    if t is str:
+        return str(v)
+    if isinstance(v, BitString):
+        return v.bits
+    if t is bool:
+        return "1" if v else "0"  # bit(1)
+    if t is Point:
+        return f"({_float(v.x)},{_float(v.y)})"
+    if isinstance(v, JsonText):
+        return v.text if column != "hstore" else _hstore(json.loads(v.text))
+    if t is dict and column == "hstore":
+        return _hstore(v)
+    if column == "money" and t in (Decimal, int, float):
+        return str(v) if t is not float else repr(v)
+    return None
+
+
+def _float(x: float) -> str:
+    return repr(x) if math.isfinite(x) else ("NaN" if math.isnan(x) else
+                                            ("Infinity" if x > 0 else "-Infinity"))
+
+
+def _hstore(doc: Any) -> str | None:
+    """An hstore literal (``"a"=>"1", "b"=>NULL``) of a flat object of strings and nulls
+    (Debezium's ``hstore.handling.mode=json`` text, or ``map``)."""
+    if type(doc) is not dict:
+        return None
+    pairs = []
+    for k, v in doc.items():
+        if type(k) is not str or (v is not None and type(v) is not str):
+            return None
+        pairs.append(f"{_quoted(k)}=>{'NULL' if v is None else _quoted(v)}")
+    return ", ".join(pairs)
+
+
+def _quoted(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def adapt_interval(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:

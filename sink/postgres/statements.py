@@ -21,7 +21,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import TableInfo
 from sink.postgres.names import quote
 from sink.postgres.reduce import Change, set_path
-from sink.postgres.schema_types import travels_as_text
+from sink.postgres.schema_types import text_cast, travels_as_text
 from sink.postgres.types import JSONB, adapt_column, array_cast, element_type, to_json_text
 from sink.records import Path
 
@@ -60,8 +60,8 @@ def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
 
 
 def _cast(col_type: str, expr: str) -> str:
-    if travels_as_text(col_type):  # arrays (a 2-D unnest would flatten), intervals
-        return f"{expr}::{col_type}"
+    if travels_as_text(col_type):  # arrays (a 2-D unnest would flatten), intervals, inet...
+        return f"{expr}{text_cast(col_type)}"
     return f"{expr}::jsonb" if col_type == JSONB else expr
 
 

@@ -39,11 +39,13 @@ from sink.postgres.jsonb import to_json_text as to_json_text
 from sink.postgres.schema_types import (
     adapt_array,
     adapt_interval,
+    adapt_text,
     base_of,
     fits_real,
+    from_text,
     travels_as_text,
 )
-from sink.records import Binary, BsonUuid, Int64, ObjectId
+from sink.records import Binary, BitString, BsonUuid, Int64, ObjectId, Point
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -65,6 +67,8 @@ TIMETZ = "time with time zone"  # io.debezium.time.ZonedTime: a time with its of
 INTERVAL = "interval"
 BYTEA = "bytea"
 UUID = "uuid"
+BIT_VARYING = "bit varying"  # Debezium Bits: the schema's hint gives its length
+POINT = "point"
 
 _NUMERIC_RANK = {INTEGER: 0, BIGINT: 1, NUMERIC: 3}
 _FLOAT_RANK = {REAL: 0, DOUBLE: 1}
@@ -105,6 +109,10 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
         return BYTEA
     if isinstance(value, uuid.UUID):
         return UUID
+    if type(value) is BitString:
+        return BIT_VARYING
+    if type(value) is Point:
+        return POINT
     if type(value) is dict and (fits := far_date_fits(value)) is not None:
         return TIMESTAMPTZ if fits else None  # beyond PostgreSQL's range: decides nothing
     return JSONB  # dict, list, and the passthrough shapes (regex, timestamp, minKey...)
@@ -302,6 +310,8 @@ def adapt_column(values: list[Any], column: str) -> tuple[list[Any], dict[int, A
         return adapt_array(values)
     if column == INTERVAL:  # as text: exact microseconds, or the source's ISO 8601
         return adapt_interval(values)
+    if from_text(column):  # inet, point, bit(n), money...: as text, cast in the statement
+        return adapt_text(values, column)
     column = base_of(column)  # smallint, numeric(10,2)...: their base type's rules
     if column == JSONB:
         return _adapt_json(values)

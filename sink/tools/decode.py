@@ -44,7 +44,7 @@ from sink.decode import KEY_FORMATS, VALUE_FORMATS, DecoderOptions, MessageDecod
 from sink.errors import ConfigError, WarpError
 from sink.logs import CurrentStderr, scrub
 from sink.postgres import natural_type
-from sink.records import JsonText, Path, Record, Skip
+from sink.records import BitString, JsonText, Path, Point, Record, Skip
 
 __all__ = ["add_parser", "describe", "main", "render"]
 
@@ -205,6 +205,10 @@ def render(v: Any) -> Any:
         return base64.b64encode(bytes(v)).decode("ascii")
     if isinstance(v, uuid.UUID):
         return str(v)
+    if isinstance(v, BitString):
+        return v.bits
+    if isinstance(v, Point):
+        return {"x": render(v.x), "y": render(v.y)}
     if isinstance(v, JsonText):  # shown parsed; written to jsonb as its exact text
         return json.loads(v.text)
     if isinstance(v, dict):

@@ -13,7 +13,7 @@ import pytest
 
 from sink.decode.envelope import DecoderOptions, decode_json
 from sink.errors import DecodeError
-from sink.records import JsonText, Micros, Record
+from sink.records import BitString, JsonText, Micros, Record
 from tests import paths
 
 FIXTURES = paths.FIXTURES
@@ -259,7 +259,7 @@ LOGICAL_FIELDS: list[tuple[str, dict[str, Any], Any, Any]] = [
         "bits",
         {"type": "bytes", "name": "io.debezium.data.Bits", "parameters": {"length": "8"}},
         "Dw==",
-        b"\x0f",
+        BitString("00001111"),  # bit(8) B'00001111': 0x0f, little-endian, padded to 8
     ),
     ("xml", {"type": "string", "name": "io.debezium.data.Xml"}, "<a/>", "<a/>"),
     ("raw", {"type": "bytes"}, "a2Fma2E=", b"kafka"),

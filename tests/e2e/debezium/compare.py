@@ -185,6 +185,10 @@ def connect_schemas(values: list[bytes | None]) -> dict[str, str]:
 
 def describe(node: dict[str, Any]) -> str:
     """``int16``, ``bytes Decimal(scale=2, precision=10)``, ``array<int32>``..."""
+    return _describe(node) + _source(node.get("parameters") or {})
+
+
+def _describe(node: dict[str, Any]) -> str:
     t = node.get("type", "?")
     if t == "array":
         return f"array<{describe(node.get('items') or {})}>"
@@ -192,7 +196,21 @@ def describe(node: dict[str, Any]) -> str:
     if not name:
         return str(t)
     params = {k.replace("connect.decimal.", ""): v
-              for k, v in (node.get("parameters") or {}).items() if k != "allowed"}
+              for k, v in (node.get("parameters") or {}).items()
+              if k != "allowed" and not k.startswith(_SOURCE)}
     short = name.rsplit(".", 1)[-1]
     args = ", ".join(f"{k}={v}" for k, v in params.items())
     return f"{t} {short}({args})" if args else f"{t} {short}"
+
+
+_SOURCE = "__debezium.source.column."
+
+
+def _source(params: dict[str, Any]) -> str:
+    """`` ← VARCHAR(20)``: the source type column.propagate.source.type added."""
+    src = params.get(f"{_SOURCE}type")
+    if src is None:
+        return ""
+    n, s = params.get(f"{_SOURCE}length", ""), params.get(f"{_SOURCE}scale", "0")
+    size = [] if n in ("", "0", "2147483647") else [n] + ([s] if s not in ("0", None) else [])
+    return f" ← {src}({','.join(size)})" if size else f" ← {src}"

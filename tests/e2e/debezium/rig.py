@@ -56,6 +56,11 @@ SETUPS: dict[str, dict[str, str]] = {
                   "value.converter.schemas.enable": "false"},
     "strings": {"key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true",
                 "decimal.handling.mode": "string", "interval.handling.mode": "string"},
+    # Debezium's column.propagate.source.type: every field's schema carries the source
+    # column's type, length and scale (``__debezium.source.column.*``).
+    "propagate": {"key.converter.schemas.enable": "true",
+                  "value.converter.schemas.enable": "true",
+                  "column.propagate.source.type": ".*"},
 }
 
 

@@ -36,7 +36,17 @@ async def _target_db(stack: Stack, setup: str) -> str:
     finally:
         await conn.close()
     base, _, _ = stack.pg_dsn.rpartition("/")
+    if setup in EXTENSIONS_IN_TARGET:
+        # The propagated citext/hstore types are used when the target has them.
+        conn = await asyncpg.connect(f"{base}/{name}")
+        try:
+            await conn.execute("CREATE EXTENSION citext; CREATE EXTENSION hstore")
+        finally:
+            await conn.close()
     return f"{base}/{name}"
+
+
+EXTENSIONS_IN_TARGET = {"propagate"}
 
 
 async def _topics(cap: rig.Capture, setup: str) -> list[str]:
