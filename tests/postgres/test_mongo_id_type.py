@@ -260,3 +260,18 @@ async def test_a_tombstone_finds_its_bigint_row_by_the_topic(make_dest: Maker,
     tomb.schema, tomb.table, tomb.key = found.schema, found.table, found.key
     assert await apply(dest, [tomb]) == []
     assert await keyed(pg, db, "t", "is_deleted") == {5: True, 6: False}
+
+
+async def test_write_batch_refuses_the_whole_batch(make_dest: Maker, pg_schema_factory,
+                                                   pg) -> None:
+    """The library API applies all of a batch or nothing: an id the column cannot hold
+    raises its RecordError and no row of the batch lands."""
+    db = await pg_schema_factory()
+    ev = MongoEvents(db, "t")
+    dest = await make_dest()
+    await dest.write_batch(db, records(ev, [ev.insert({"_id": 1, "n": 1})]))
+    with pytest.raises(WarpError) as caught:
+        await dest.write_batch(db, records(ev, [ev.insert({"_id": 2, "n": 2}),
+                                                ev.insert({"_id": "s", "n": 3})], 1))
+    assert caught.value.code == "id_type_mismatch"
+    assert await keyed(pg, db, "t") == {1: 1}
