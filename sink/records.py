@@ -26,6 +26,16 @@ class ObjectId(str):
     __slots__ = ()
 
 
+class IdText(str):
+    """The canonical text of a MongoDB ``_id`` (``decode.extjson_key``), as a key value.
+
+    It equals and hashes as the plain text, so grouping by key is unchanged; the mark tells
+    the writer the text is a MongoDB id whose BSON type the text spells (an ObjectId's hex,
+    ``{"$numberLong":...}``...), so a new table's ``_id`` column can take that type."""
+
+    __slots__ = ()
+
+
 class Binary(bytes):
     """BSON binary data of any subtype but a 16-byte UUID (subtype 4), which is a `BsonUuid`."""
 

@@ -249,6 +249,9 @@ class MappingConfig(Section):
     # "schema.table" in keyless_tables.
     keyless: KeylessMode = "match_before"
     keyless_tables: dict[str, KeylessMode] = Field(default_factory=dict)
+    # A new MongoDB table's _id column: the type of the collection's first _id (bigint for
+    # integers, uuid for UUIDs, text for the rest), or text for every id as before.
+    id_type: Literal["auto", "text"] = "auto"
 
 
 class ErrorsConfig(Section):

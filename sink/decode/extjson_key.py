@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from sink.errors import DecodeError
-from sink.records import Binary, ObjectId
+from sink.records import Binary, IdText, ObjectId
 
 __all__ = ["Binary", "ObjectId", "canonical_key_text"]
 
@@ -40,22 +40,22 @@ _OID_LIKE = re.compile(r"[0-9a-f]{24}")
 _JSON_LIKE = frozenset({"null", "true", "false"})
 
 
-def canonical_key_text(value: Any, *, plain: bool = False) -> str:
+def canonical_key_text(value: Any, *, plain: bool = False) -> IdText:
     """The primary-key text of a decoded MongoDB ``_id`` (see the module docstring).
 
     ``plain``: the id comes from an SMT-flattened record, where an ObjectId arrives as its
     hex string and cannot be told from a string: 24 lowercase hex digits then stay bare,
     as an ObjectId's key text (the only reading that keeps ObjectId keys stable)."""
     if isinstance(value, ObjectId):
-        return str(value)
+        return IdText(value)
     if isinstance(value, str):
         text = str(value)
         if _looks_typed(text) and not (plain and _OID_LIKE.fullmatch(text)):
-            return orjson.dumps(text).decode()
-        return text
+            return IdText(orjson.dumps(text).decode())
+        return IdText(text)
     out: list[str] = []
     _canon(value, out, 0)
-    return "".join(out)
+    return IdText("".join(out))
 
 
 def _looks_typed(text: str) -> bool:

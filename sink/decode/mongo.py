@@ -24,7 +24,7 @@ from typing import Any
 from sink.decode import extjson
 from sink.decode.common import DecoderOptions, as_int, as_name, fail, show, topic_table, utc_from_ms
 from sink.errors import DecodeError
-from sink.records import Kind, Patch, Path, Record, Skip
+from sink.records import IdText, Kind, Patch, Path, Record, Skip
 
 # {"$oid": "<24 hex>"} as Debezium renders an ObjectId key (any JSON whitespace).
 _OID_KEY = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"\$oid"[ \t\n\r]*:[ \t\n\r]*'
@@ -48,7 +48,7 @@ def mongo_key(
     if typed:
         m = _OID_KEY.fullmatch(raw)
         if m is not None:  # the usual id, an ObjectId: no need for the general parser
-            return {"_id": m.group(1).lower()}
+            return {"_id": IdText(m.group(1).lower())}
         try:
             value = extjson.loads(raw, max_depth=options.max_depth)
         except DecodeError as exc:

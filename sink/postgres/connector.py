@@ -68,6 +68,7 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
         max_retries: int = 3,
         *,
         string_type: str = "text",
+        id_type: str = "auto",
         hard_delete_after: timedelta = timedelta(days=7),
         ssl: Any = None,
         password: str | None = None,
@@ -76,6 +77,8 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
             raise ConfigError(
                 f"deletion_strategy must be soft, hard or both, not {deletion_strategy!r}"
             )
+        if id_type not in ("auto", "text"):
+            raise ConfigError(f"id_type must be auto or text, not {id_type!r}")
         if upsert_mode not in ("on_conflict", "merge"):
             raise ConfigError(f"upsert_mode must be on_conflict or merge, not {upsert_mode!r}")
         try:
@@ -100,6 +103,7 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
         self.upsert_mode = upsert_mode
         self.max_retries = max_retries
         self.hard_delete_after = hard_delete_after
+        self.id_type = id_type
         self._ssl = ssl
         self.catalog = Catalog(metadata_schema, varchar=string_type == "varchar")
         self._varchar = string_type == "varchar"
@@ -188,7 +192,7 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
         return WriteOptions(
             metadata_schema=self.metadata_schema, deletion_strategy=self.deletion_strategy,
             upsert_mode=self.upsert_mode, varchar=self._varchar, force=force,
-            stage_min_rows=self.stage_min_rows,
+            stage_min_rows=self.stage_min_rows, id_type=self.id_type,
         )
 
     async def write_batch(self, schema_name: str, records: list[Record]) -> None:
@@ -201,7 +205,10 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
 
         async def once() -> None:
             async with self.pool.acquire() as conn, conn.transaction():
-                await self._write_all(conn, records, self.options())
+                tables = await self._write_all(conn, records, self.options())
+                for result in tables.values():
+                    if result.rejected:  # nothing of the batch is applied
+                        raise result.rejected[0][1]
 
         await self._retry(once, "write_batch")
 
@@ -282,6 +289,8 @@ class PostgreSQLDestinationConnector(SeedSchemaApi):
                                             prepared=True)
             return
         merge_tables(result.tables, tables)
+        for table in tables.values():  # refused before writing: the others are written
+            result.failed += table.rejected
 
     async def _write_all(
         self, conn: Conn, records: list[Record], opts: WriteOptions

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from sink.errors import RecordError
 from sink.postgres import statements
 from sink.postgres.catalog import Catalog, Evolution, TableInfo
 from sink.postgres.metadata import Conn
@@ -26,6 +27,7 @@ class WriteOptions:
     force: bool = False  # lift the ordering guard (deliberate replays)
     stage_min_rows: int = statements.STAGE_MIN_ROWS  # COPY + staging table from this size
     squeeze: int | None = None  # a refused wide row: inline bytes kept in columns (squeeze.py)
+    id_type: str = "auto"  # a new MongoDB table's _id column type: auto | text (ids.py)
 
 
 @dataclass(slots=True)
@@ -33,6 +35,9 @@ class TableResult:
     operations: Counter[str] = field(default_factory=Counter)
     overflowed: Counter[str] = field(default_factory=Counter)  # column -> values kept aside
     evolution: Evolution = field(default_factory=Evolution)
+    # Records refused before any statement ran (an _id its column cannot hold): dead
+    # letters, while the rest of the table's records are written.
+    rejected: list[tuple[Any, RecordError]] = field(default_factory=list)
 
 
 def value_type(value: Any) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from sink.postgres import metadata
+from sink.postgres import ids, metadata
 from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.errors import StaleCatalog, classify
 from sink.postgres.metadata import Conn
@@ -100,6 +100,12 @@ async def _probe(conn: Conn, info: TableInfo, key: dict[str, Any]) -> int | None
     the key's values do not fit the key columns' types."""
     names = {column_name(k): v for k, v in key.items()}
     cols = info.primary_key
+    for c in cols:  # a MongoDB id as its column holds it (ids.py)
+        v = names[c]
+        if ids.is_id(v) and (convert := ids.converter(info.columns[c])) is not None:
+            names[c] = convert(v)
+            if names[c] is None:
+                return None  # an id this column cannot hold: not this table's row
     where = " AND ".join(f"{quote(c)} = ${i + 1}" for i, c in enumerate(cols))
     sql = (f"SELECT coalesce(mod({quote(SOURCE_POS)}, {_OFFSET_MOD}), -1)::numeric "
            f"FROM {info.qualified} WHERE {where}")

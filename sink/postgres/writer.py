@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from sink.errors import RecordError
-from sink.postgres import statements
+from sink.postgres import ids, statements
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.dates import exact_texts
@@ -123,7 +123,15 @@ async def _write_run(
 ) -> None:
     if records[0].keyless is not None:  # a table without a primary key
         return await write_keyless(conn, catalog, opts, schema, table, records)
-    info, kts = await _open(conn, catalog, opts, schema, table, records)
+    info, records, kts, refused = await _open(conn, catalog, opts, schema, table, records)
+    if refused:
+        result.rejected += refused
+        for rec, _ in refused:
+            result.operations[OPERATION.get(rec.op, "update")] -= 1
+        log.warning("records refused: _id type mismatch", schema=schema, table=table,
+                    count=len(refused), column_type=info.columns[info.primary_key[0]])
+        if not records:
+            return None
     unique = len(set(kts)) == len(kts)
     if not unique or any(r.kind is Kind.PATCH for r in records):
         # Types from every value in partition order, before any folding (a round sees
@@ -158,7 +166,7 @@ async def prepare_table(
     data = [r for r in records if r.kind is not Kind.TRUNCATE]
     catalog.hints[(schema, table)] = hinted(data, column_of)
     if data and data[0].keyless is None:  # a keyless table's writer makes its own DDL
-        info, kts = await _open(conn, catalog, opts, schema, table, data)
+        info, data, kts, _ = await _open(conn, catalog, opts, schema, table, data)
         await _evolve(conn, catalog, info, result,
                       lambda i: run_plan(i, data, kts, varchar=opts.varchar))
     return result
@@ -167,11 +175,12 @@ async def prepare_table(
 async def _open(
     conn: Conn, catalog: Catalog, opts: WriteOptions, schema: str, table: str,
     records: list[Record],
-) -> tuple[TableInfo, list[Hashable]]:
-    """The table (created if new) and each record's key in primary-key order."""
+) -> tuple[TableInfo, list[Record], list[Hashable], list[tuple[Record, RecordError]]]:
+    """The table (created if new), the records it can hold, each one's key in primary-key
+    order (a MongoDB id as its column's type: `ids`), and the records refused."""
     first = records[0].key
     by_col = {column_of(k): k for k in first}
-    key_types = {c: natural_type(first[k]) or pgtypes.TEXT for c, k in by_col.items()}
+    key_types = {c: _key_type(first[k], opts) for c, k in by_col.items()}
     info = await catalog.ensure_table(
         conn, schema, table, key_types, soft_deletes=opts.deletion_strategy != "hard",
         source_name=f"{schema}.{table}",
@@ -181,10 +190,35 @@ async def _open(
                           f"{info.primary_key} of {schema}.{table}", code="key_mismatch")
     getter = itemgetter(*[by_col[c] for c in info.primary_key])
     try:
-        return info, [getter(r.key) for r in records]
+        kts: list[Hashable] = [getter(r.key) for r in records]
     except KeyError as exc:
         raise RecordError(f"record key lacks {exc} ({schema}.{table})",
                           code="key_mismatch") from exc
+    col = info.primary_key[0]
+    convert = ids.converter(info.columns[col]) if len(info.primary_key) == 1 else None
+    if convert is None:
+        return info, records, kts, []
+    kept: list[Record] = []
+    kept_kts: list[Hashable] = []
+    refused: list[tuple[Record, RecordError]] = []
+    for rec, kt in zip(records, kts, strict=True):
+        if ids.is_id(kt):
+            value = convert(kt)
+            if value is None:
+                refused.append((rec, ids.mismatch(f"{schema}.{table}", col, info.columns[col],
+                                                  kt)))
+                continue
+            kt = value
+        kept.append(rec)
+        kept_kts.append(kt)
+    return info, kept, kept_kts, refused
+
+
+def _key_type(value: Any, opts: WriteOptions) -> str:
+    """A new table's key column type: a MongoDB id's from `ids`, else the value's own."""
+    if ids.is_id(value):
+        return ids.column_type(value, opts.id_type)
+    return natural_type(value) or pgtypes.TEXT
 
 
 async def _drop_applied(

@@ -59,6 +59,7 @@ def destination(settings: Settings) -> PostgreSQLDestinationConnector:
         command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
         deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
         max_retries=d.max_retries, string_type=d.string_type,
+        id_type=settings.mapping.id_type,
         hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
         password=d.password.get_secret_value() if d.password is not None else None,
     )

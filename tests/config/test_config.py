@@ -250,6 +250,9 @@ def test_defaults_and_derived_values(tmp_path: Path) -> None:
     assert s.max_batch_records == 100
     assert s.observability.metrics_port == 9108
     assert s.errors.tolerance == "all"
+    assert s.mapping.id_type == "auto"
+    assert load_settings(write(tmp_path, BASE), {"mapping.id_type": "text"}).mapping.id_type \
+        == "text"
 
 
 def test_dlq_max_bytes_defaults_to_what_the_consumer_fetches(tmp_path: Path) -> None:
@@ -275,6 +278,8 @@ BAD: list[tuple[str, list[str], str, list[str]]] = [
      ["source.value_format: 'xml' is not an allowed value", "allowed: 'json' or 'avro'"]),
     ("wrong enum deletion", ["destination.deletion_strategy=purge"], BASE,
      ["destination.deletion_strategy: 'purge'", "'soft', 'hard' or 'both'"]),
+    ("wrong enum id_type", ["mapping.id_type=bigint"], BASE,
+     ["mapping.id_type: 'bigint' is not an allowed value", "allowed: 'auto' or 'text'"]),
     ("negative number", ["destination.batch_size=-5"], BASE,
      ["destination.batch_size: '-5' is out of range", "allowed: >= 1"]),
     ("negative timeout", ["destination.connection_timeout=-1"], BASE,

@@ -87,7 +87,7 @@ CONFIG_KEYS: dict[str, set[str]] = {
         "sslkey",
     },
     "mapping": {"schema_template", "table_template", "overrides", "topic_tables", "truncate",
-                "keyless", "keyless_tables"},
+                "keyless", "keyless_tables", "id_type"},
     "errors": {
         "tolerance",
         "dlq_topic",
