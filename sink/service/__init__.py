@@ -7,8 +7,10 @@ when to flush), ``commits`` (Kafka commits behind the PostgreSQL commit), ``owne
 (the retry policy), ``dead_letters`` (the DLQ producer), ``kafka`` (client construction,
 shared with the tools), ``access`` (TLS, SASL and ACL refusals a person must fix),
 ``report`` (metrics per flush), ``progress`` (live line and summaries of long runs),
-``workers`` (``--workers N``), ``shutdown`` (the stop sequence, bounded by
-``shutdown_timeout``), ``readiness`` (whether PostgreSQL answers, for ``/readyz``).
+``workers`` (``--workers N``, with ``group_view``: the group's one progress view),
+``destination`` (the PostgreSQL destination a configuration describes), ``shutdown``
+(the stop sequence, bounded by ``shutdown_timeout``), ``readiness`` (whether
+PostgreSQL answers, for ``/readyz``).
 Other layers import from this module only.
 """
 

@@ -24,16 +24,17 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from sink.config import Settings, postgres_ssl
+from sink.config import Settings
 from sink.decode import DecoderOptions, MessageDecoder, SchemaRegistry
 from sink.errors import FatalError
 from sink.metrics import HealthServer, Metrics
-from sink.postgres import BadRecords, OffsetConflict, PostgreSQLDestinationConnector, Router
+from sink.postgres import BadRecords, OffsetConflict, Router
 from sink.service import access, kafka
 from sink.service.batcher import Batcher, FlushUnit
 from sink.service.catchup import CatchUp
 from sink.service.commits import KafkaCommitter
 from sink.service.dead_letters import DeadLetterQueue, letter_for
+from sink.service.destination import destination
 from sink.service.intake import Intake
 from sink.service.ownership import Ownership, RebalanceListener
 from sink.service.progress import PROGRESS_ENV, Progress
@@ -47,22 +48,6 @@ T = TypeVar("T")
 _YIELD_EVERY = 64  # messages decoded between turns given to the flush in flight
 _ABORT_WAIT_S = 1.0  # for cancelled work to unwind, once shutdown_timeout has passed
 _CLOSE_WAIT_S = 2.0  # for each client to close
-
-
-def destination(settings: Settings) -> PostgreSQLDestinationConnector:
-    """The PostgreSQL destination ``settings`` describe (not connected yet)."""
-    d = settings.destination
-    return PostgreSQLDestinationConnector(
-        d.connection_string.get_secret_value(), metadata_schema=d.metadata_schema,
-        batch_size=d.batch_size, max_connections=d.max_connections,
-        min_connections=d.min_connections, connection_timeout=d.connection_timeout,
-        command_timeout=d.command_timeout, enable_soft_deletes=d.enable_soft_deletes,
-        deletion_strategy=d.deletion_strategy, upsert_mode=d.upsert_mode,
-        max_retries=d.max_retries, string_type=d.string_type,
-        id_type=settings.mapping.id_type,
-        hard_delete_after=d.hard_delete_after, ssl=postgres_ssl(d),
-        password=d.password.get_secret_value() if d.password is not None else None,
-    )
 
 
 class Sink:

@@ -19,6 +19,7 @@ from types import FrameType
 import structlog
 
 from sink.config import Settings
+from sink.service.destination import destination
 from sink.service.group_view import PROGRESS_ENV, GroupView
 
 log = structlog.get_logger("sink.workers")
@@ -34,8 +35,6 @@ def run_workers(argv: list[str], workers: int, settings: Settings, *,
 
 async def _run(argv: list[str], workers: int, settings: Settings,
                until_caught_up: bool) -> int:
-    from sink.service.sink import destination  # the service module imports this one
-
     view = GroupView(settings, destination(settings), until_caught_up=until_caught_up)
     # Before any worker starts: the view's start is the group's, not what was left of it.
     shown = await view.start()
