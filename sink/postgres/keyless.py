@@ -109,6 +109,19 @@ def _param(info: TableInfo, col: str, n: int) -> str:
         text_cast(t) if travels_as_text(t) else "")
 
 
+# Types without an equality operator (PostgreSQL refuses ``json = json``): a before image
+# matches them by their text, which the column keeps exactly as it was written.
+_NO_EQUALITY = frozenset({"json", "xml", "point", "line", "lseg", "box", "path", "polygon",
+                          "circle"})
+
+
+def _equal(info: TableInfo, col: str, n: int) -> str:
+    base = info.columns[col].split("(")[0].strip().removesuffix("[]")
+    if base in _NO_EQUALITY:
+        return f"{quote(col)}::text IS NOT DISTINCT FROM ({_param(info, col, n)})::text"
+    return f"{quote(col)} IS NOT DISTINCT FROM {_param(info, col, n)}"
+
+
 async def _insert(conn: Conn, info: TableInfo, rec: Record, image: dict[str, Any],
                   pos: int | None, mode: str) -> None:
     cols, vals, over = _adapt(info, image)
@@ -130,8 +143,7 @@ async def _apply_matched(conn: Conn, info: TableInfo, rec: Record, pos: int | No
     """Update or delete one live row equal to ``rec.before``; False when none is."""
     assert rec.before is not None
     bcols, bvals, _ = _adapt(info, rec.before)
-    where = [f"{quote(c)} IS NOT DISTINCT FROM {_param(info, c, i + 1)}"
-             for i, c in enumerate(bcols)]
+    where = [_equal(info, c, i + 1) for i, c in enumerate(bcols)]
     if info.soft_deletes:
         where.append(f"NOT {DEL}")
     n = len(bcols)

@@ -221,3 +221,41 @@ async def test_a_value_the_source_type_refuses_is_the_records_fault(fresh_db: Db
         await dest.write_batch("app", [_event(fields, {"id": 2, "ip": "not an address"}, "app")])
     assert (await column_types(conn, "app", "t"))["ip"] == "inet"
     assert await conn.fetchval(f"SELECT count(*) FROM {qualified('app', 't')}") == 1
+
+
+# Keyless tables (REPLICA IDENTITY FULL) whose columns have no equality operator.
+KEYLESS_FIELDS = [("n", {"type": "int32"}),
+          ("j", src({"type": "string", "name": "io.debezium.data.Json"}, "JSON")),
+          ("x", src({"type": "string", "name": "io.debezium.data.Xml"}, "XML")),
+          ("p", src(POINT, "POINT")),
+          ("pj", {"type": "string", "name": "io.debezium.data.Json"})]
+
+
+def _keyless(db: str, op: str, pos: int, before: dict[str, Any] | None,
+             after: dict[str, Any] | None) -> Any:
+    payload = pg_payload(after or {}, op)  # type: ignore[arg-type]
+    payload["after"], payload["before"] = after, before
+    payload["source"]["schema"], payload["source"]["lsn"] = db, pos
+    value = json.dumps({"schema": envelope_schema(KEYLESS_FIELDS), "payload": payload}).encode()
+    rec = decode_json(None, value, "topic")
+    rec.offset = pos
+    return rec
+
+
+def _row(n: int, j: str) -> dict[str, Any]:
+    return {"n": n, "j": j, "x": f"<r>{n}</r>", "p": {"x": n, "y": -n, "wkb": None, "srid": None},
+            "pj": j}
+
+
+async def test_full_identity_matches_rows_on_json_xml_and_point_columns(fresh_db: Db) -> None:
+    conn, dest = await fresh_db()
+    db = "app"
+    one, two = _row(1, '{"a": 2.500}'), _row(2, '{"b":  [1]}')
+    await dest.write_batch(db, [
+        _keyless(db, "c", 1, None, one), _keyless(db, "c", 2, None, two),
+        _keyless(db, "u", 3, one, {**one, "n": 10}),
+        _keyless(db, "d", 4, two, None)])
+    rows = await conn.fetch('SELECT n, j::text, x::text, p::text, pj::text FROM "app"."t" '
+                            "WHERE NOT is_deleted ORDER BY n")
+    assert [tuple(r) for r in rows] == [(10, '{"a": 2.500}', "<r>1</r>", "(1,-1)",
+                                         '{"a": 2.500}')]
