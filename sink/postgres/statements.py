@@ -55,8 +55,10 @@ def _guard(new_pos: str, force: bool) -> str:
 
 
 def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
-    """Match the target's key columns to ``src``'s positional key columns ``c0``, ``c1``..."""
-    return " AND ".join(f"{target}.{quote(k)} = {src}.c{i}" for i, k in enumerate(info.primary_key))
+    """Match the target's key columns to ``src``'s positional key columns ``c0``, ``c1``...
+    (a key of a type that travels as text, e.g. inet, is cast back: ``inet = text`` fails)."""
+    return " AND ".join(f"{target}.{quote(k)} = {_cast(info.columns[k], f'{src}.c{i}')}"
+                        for i, k in enumerate(info.primary_key))
 
 
 def _cast(col_type: str, expr: str) -> str:

@@ -259,3 +259,32 @@ async def test_full_identity_matches_rows_on_json_xml_and_point_columns(fresh_db
                             "WHERE NOT is_deleted ORDER BY n")
     assert [tuple(r) for r in rows] == [(10, '{"a": 2.500}', "<r>1</r>", "(1,-1)",
                                          '{"a": 2.500}')]
+
+
+INET_KEY = src(S, "INET")
+
+
+def _inet_event(op: str, pos: int, after: dict[str, Any] | None,
+                before: dict[str, Any] | None = None) -> Any:
+    payload = pg_payload(after or {}, op)
+    payload["after"], payload["before"] = after, before
+    payload["source"]["schema"], payload["source"]["lsn"] = "app", pos
+    fields = [("ip", INET_KEY), ("v", {"type": "int32"})]
+    value = json.dumps({"schema": envelope_schema(fields), "payload": payload}).encode()
+    key = json.dumps({"schema": {"type": "struct", "fields": [{"field": "ip", **INET_KEY}]},
+                      "payload": {"ip": (after or before or {})["ip"]}}).encode()
+    rec = decode_json(key, value, "topic")
+    rec.offset = pos
+    return rec
+
+
+async def test_a_primary_key_of_a_text_cast_type_upserts_and_deletes(fresh_db: Db) -> None:
+    conn, dest = await fresh_db()
+    await dest.write_batch("app", [_inet_event("c", 1, {"ip": "10.0.0.1", "v": 1}),
+                                   _inet_event("c", 2, {"ip": "::1", "v": 2})])
+    await dest.write_batch("app", [_inet_event("u", 3, {"ip": "10.0.0.1", "v": 3}),
+                                   _inet_event("d", 4, None, {"ip": "::1", "v": 2})])
+    types = await column_types(conn, "app", "t")
+    assert types["ip"] == "inet"
+    rows = await conn.fetch('SELECT ip::text, v, is_deleted FROM "app"."t" ORDER BY 1')
+    assert [tuple(r) for r in rows] == [("10.0.0.1/32", 3, False), ("::1/128", 2, True)]
