@@ -175,3 +175,43 @@ async def test_float_words_land_in_a_float_column_without_a_schema(
     assert await pg.fetchval(
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
         "WHERE attrelid = $1::regclass AND attname = 'f'", f'"{db}".t') == "double precision"
+
+
+async def test_keyless_tables_take_and_match_extreme_values(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any
+) -> None:
+    """A table without a key writes one statement per change: the extreme values travel
+    as text there too, and an update or delete finds its row by a before image holding
+    them (REPLICA IDENTITY FULL)."""
+    dest = await make_dest(deletion_strategy="hard")
+    db = await pg_schema_factory()
+    d = {"d": -735160, "ts": 9223372036825200000, "t": 86400000000, "tstz": "-infinity"}
+    e = {"d": -719162, "ts": 253402300799999999, "t": 86399999999,
+         "tstz": "0000-12-31T23:59:59.000000Z"}
+
+    def keyless(op: str, lsn: int, before: dict[str, Any] | None,
+                after: dict[str, Any] | None) -> Record:
+        row = {"type": "struct", "name": "srv.x.k.Value", "optional": True,
+               "fields": [{"field": f, "optional": True, **FIELDS[f]} for f in d]}
+        schema = {"type": "struct", "name": "srv.x.k.Envelope", "fields": [
+            {**row, "field": "before"}, {**row, "field": "after"},
+            {"type": "struct", "field": "source", "fields": []},
+            {"type": "string", "field": "op"}]}
+        payload = {"before": before, "after": after, "op": op, "ts_ms": 1,
+                   "source": {"connector": "postgresql", "db": "db", "schema": db,
+                              "table": "k", "ts_ms": 1, "lsn": lsn}}
+        rec = decode_json(None, json.dumps({"schema": schema, "payload": payload}).encode(),
+                          "srv.x.k", DecoderOptions())
+        assert isinstance(rec, Record) and rec.key == {}
+        return rec
+
+    await dest.write_batch(db, [keyless("c", 1, None, d), keyless("c", 2, None, d),
+                                keyless("c", 3, None, e)])
+    await dest.write_batch(db, [keyless("u", 4, d, e), keyless("d", 5, e, None)])
+    await pg.execute("SET TimeZone = 'UTC'")
+    got = sorted(tuple(r) for r in await pg.fetch(
+        f'SELECT d::text, ts::text, t::text, tstz::text FROM "{db}".k'))
+    # of two rows d, one became e; of the two rows e, one was deleted
+    assert got == sorted([("0044-03-15 BC", "infinity", "24:00:00", "-infinity"),
+                          ("0001-01-01", "9999-12-31 23:59:59.999999", "23:59:59.999999",
+                           "0001-12-31 23:59:59+00 BC")])
