@@ -128,12 +128,15 @@ def zoned_timestamp(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
         return TemporalText(TIMESTAMPTZ, v)
     try:
         dt = datetime.fromisoformat(v)
-    except ValueError:
+        if dt.tzinfo is None:
+            return dt.replace(tzinfo=UTC)
+        dt.astimezone(UTC)  # asyncpg writes the UTC instant: Python must hold it too
+        return dt
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is in 1 BC in UTC
         far = _far_iso(v)
         if far is None:
             raise _bad(f"not an ISO-8601 timestamp PostgreSQL holds: {show(v)}") from None
         return far
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def _far_iso(v: str) -> TemporalText | None:
