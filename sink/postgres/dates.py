@@ -95,6 +95,8 @@ def exact_texts(values: list[Any], column: str) -> dict[int, str]:
     column = base_of(column)  # timestamp(3), time(0)...: the same values
     if column not in DATETIME_TYPES:
         return {}
+    if column in (TIME, TIMETZ) and TemporalText not in set(map(type, values)):
+        return {}  # the common case: every time of day is a Python time
     out: dict[int, str] = {}
     for i, v in enumerate(values):
         if v is None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sink.decode.envelope import DecoderOptions, decode_json
-from sink.records import Kind, Record
+from sink.records import Kind, Record, TemporalText
 from tests.postgres.support import Maker, up
 
 pytestmark = pytest.mark.integration
@@ -217,3 +217,16 @@ async def test_keyless_tables_take_and_match_extreme_values(
     assert got == sorted([("0044-03-15 BC", "infinity", "24:00:00", "-infinity"),
                           ("0001-01-01", "9999-12-31 23:59:59.999999", "23:59:59.999999",
                            "0001-12-31 23:59:59+00 BC")])
+
+
+async def test_aware_far_timestamps_as_text(pg: Any) -> None:
+    """The text a zone-less epoch value gets when the decoder reads it as UTC (``aware``)
+    is the instant PostgreSQL reads, BC and past 9999 alike."""
+    await pg.execute("SET TimeZone = 'UTC'")
+    for us, want in [(-63517780800000000, "0044-03-15 12:00:00+00 BC"),
+                     (-210866803200000000, "4714-11-24 00:00:00+00 BC"),
+                     (9224318015999999999, "294276-12-31 23:59:59.999999+00"),
+                     (253402300800000001, "10000-01-01 00:00:00.000001+00")]:
+        t = TemporalText.of_micros(us, aware=True)
+        assert t.pg_type == "timestamp with time zone"
+        assert await pg.fetchval("SELECT $1::text::timestamptz::text", t.text) == want
