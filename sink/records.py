@@ -253,3 +253,66 @@ class Micros(timedelta):
     @property
     def seconds(self) -> int:
         return (self // timedelta(microseconds=1) - self.microseconds) // 1_000_000
+
+
+class TemporalText:
+    """A date, time or timestamp PostgreSQL holds but Python's types cannot, as the input text
+    PostgreSQL reads exactly: ``infinity``/``-infinity``, years before 1 (``0044-03-15 BC``)
+    or after 9999, the time ``24:00:00``. ``pg_type`` is its column type (``date``, ``time
+    without time zone``, ``timestamp with time zone``...). asyncpg has no exact encoding for
+    these, so the writer sends the text with a cast (`sink.postgres.dates`)."""
+
+    __slots__ = ("pg_type", "text")
+
+    def __init__(self, pg_type: str, text: str) -> None:
+        self.pg_type = pg_type
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is TemporalText and other.pg_type == self.pg_type
+                and other.text == self.text)
+
+    def __hash__(self) -> int:
+        return hash((self.pg_type, self.text))
+
+    def __repr__(self) -> str:
+        return f"TemporalText({self.pg_type!r}, {self.text!r})"
+
+    @staticmethod
+    def of_days(days: int) -> TemporalText:
+        """The date ``days`` after 1970-01-01 (proleptic Gregorian, any year)."""
+        return TemporalText("date", _ymd(days))
+
+    @staticmethod
+    def of_micros(us: int, aware: bool) -> TemporalText:
+        """The timestamp ``us`` microseconds after 1970-01-01 00:00 (UTC when ``aware``)."""
+        days, rest = divmod(us, 86_400_000_000)
+        secs, micro = divmod(rest, 1_000_000)
+        clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{micro:06d}"
+        date_part = _ymd(days)
+        era = ""
+        if date_part.endswith(" BC"):  # PostgreSQL reads the era after the time and zone
+            date_part, era = date_part[:-3], " BC"
+        kind = "timestamp with time zone" if aware else "timestamp without time zone"
+        return TemporalText(kind, f"{date_part} {clock}{'+00' if aware else ''}{era}")
+
+
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """(astronomical year, month, day) of a day count from 1970-01-01, proleptic Gregorian,
+    for any year (H. Hinnant's ``civil_from_days``; year 0 is 1 BC)."""
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def _ymd(days: int) -> str:
+    year, month, day = civil_from_days(days)
+    if year <= 0:
+        return f"{1 - year:04d}-{month:02d}-{day:02d} BC"
+    return f"{year:04d}-{month:02d}-{day:02d}"

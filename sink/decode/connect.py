@@ -4,11 +4,12 @@ Values may be JSON-shaped (base64 strings, epoch integers) or already typed by a
 reader (``bytes``, ``Decimal``, ``datetime``); both convert to the same Python values:
 zone-less timestamps → naive ``datetime`` (aware UTC when ``aware``), ZonedTimestamp →
 aware ``datetime``, dates → ``date``, times → ``time`` (``timedelta`` outside 0-24 h, as
-MySQL TIME allows), Decimal/VariableScaleDecimal → ``Decimal``, Uuid → ``UUID``, Json →
-parsed JSON, bytes → ``bytes``, MicroDuration → ``timedelta``, Bits → ``BitString``,
-geometry.Point → ``Point``; Enum/EnumSet/Xml/Interval stay strings. A string whose
-propagated source type (``column.propagate.source.type``) is ``NUMERIC``/``MONEY``
-(``decimal.handling.mode=string``) → ``Decimal``.
+MySQL TIME allows), and the dates and times Python cannot hold (BC, past 9999, ±infinity,
+24:00:00) → ``TemporalText`` (`sink.decode.temporal`), Decimal/VariableScaleDecimal →
+``Decimal``, Uuid → ``UUID``, Json → parsed JSON, bytes → ``bytes``, MicroDuration →
+``timedelta``, Bits → ``BitString``, geometry.Point → ``Point``; Enum/EnumSet/Xml/Interval
+stay strings. A string whose propagated source type (``column.propagate.source.type``) is
+``NUMERIC``/``MONEY`` (``decimal.handling.mode=string``) → ``Decimal``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sink.decode.common import UTC, fail, show
+from sink.decode.common import fail, show
 from sink.decode.jsontext import ExactFloat, InexactNumber, parse_exact, parse_json
 from sink.decode.schema import SchemaNode
+from sink.decode.temporal import time_in, timestamp_in, to_date, zoned_time, zoned_timestamp
 from sink.errors import DecodeError
 from sink.records import BitString, JsonText, Micros, Point
 
@@ -34,11 +36,6 @@ _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
 _UNAVAILABLE_BYTES = UNAVAILABLE.encode()
 _U64_LIMIT = 2**64
 _I64_MIN = -(2**63)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-_EPOCH_DATE = date(1970, 1, 1)
-_DAY_US = 86_400_000_000
-_PG_INFINITY = 9223372036825200000  # PostgreSQL 'infinity' as Debezium micro/nano timestamps
-_PG_NEG_INFINITY = -9223372036832400000
 
 
 def _bad(msg: str) -> Exception:
@@ -168,69 +165,6 @@ def _bytes(v: Any) -> bytes:
     if isinstance(v, bytes | bytearray):
         return bytes(v)
     raise _bad(f"expected bytes, got {show(v)}")
-
-
-def _date(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
-    if type(v) is int:
-        try:
-            return _EPOCH_DATE + timedelta(days=v)
-        except OverflowError:
-            raise _bad(f"date {v} days is out of range") from None
-    if isinstance(v, datetime):
-        return v.date()
-    if isinstance(v, date):
-        return v
-    raise _bad(f"expected days since epoch, got {show(v)}")
-
-
-def _time_in(mul: int, div: int) -> Callable[[Any, SchemaNode, int, bool], Any]:
-    def conv(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
-        if isinstance(v, time | timedelta):
-            return v
-        if type(v) is not int or abs(v) > 2**63:
-            raise _bad(f"expected a time of day as an integer, got {show(v)}")
-        us = v * mul // div
-        if 0 <= us < _DAY_US:
-            secs, micro = divmod(us, 1_000_000)
-            return time(secs // 3600, secs // 60 % 60, secs % 60, micro)
-        return Micros(microseconds=us)  # MySQL TIME: negative or beyond 24 h
-
-    return conv
-
-
-def _timestamp_in(mul: int, div: int) -> Callable[[Any, SchemaNode, int, bool], Any]:
-    def conv(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
-        if isinstance(v, datetime):
-            if aware:
-                return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-            return v if v.tzinfo is None else v.astimezone(UTC).replace(tzinfo=None)
-        if type(v) is not int:
-            raise _bad(f"expected an epoch timestamp integer, got {show(v)}")
-        us = v * mul // div
-        try:
-            dt = _EPOCH_NAIVE + timedelta(microseconds=us)
-        except OverflowError:
-            if v in (_PG_INFINITY, _PG_NEG_INFINITY):
-                dt = datetime.max if v > 0 else datetime.min
-            else:
-                raise _bad(f"timestamp {v} is out of range") from None
-        return dt.replace(tzinfo=UTC) if aware else dt
-
-    return conv
-
-
-def _zoned_timestamp(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
-    if isinstance(v, datetime):
-        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
-    if type(v) is str:
-        if v in ("infinity", "-infinity"):
-            return (datetime.max if v[0] == "i" else datetime.min).replace(tzinfo=UTC)
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            raise _bad(f"not an ISO-8601 timestamp: {show(v)}") from None
-        return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-    raise _bad(f"expected an ISO-8601 timestamp string, got {show(v)}")
 
 
 def _iso(parse: Callable[[str], Any], what: str) -> Callable[[Any, SchemaNode, int, bool], Any]:
@@ -370,18 +304,18 @@ def _point(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
 
 
 _LOGICAL: dict[str, Callable[[Any, SchemaNode, int, bool], Any]] = {
-    "io.debezium.time.Date": _date,
-    "org.apache.kafka.connect.data.Date": _date,
-    "io.debezium.time.Time": _time_in(1000, 1),
-    "org.apache.kafka.connect.data.Time": _time_in(1000, 1),
-    "io.debezium.time.MicroTime": _time_in(1, 1),
-    "io.debezium.time.NanoTime": _time_in(1, 1000),
-    "io.debezium.time.Timestamp": _timestamp_in(1000, 1),
-    "org.apache.kafka.connect.data.Timestamp": _timestamp_in(1000, 1),
-    "io.debezium.time.MicroTimestamp": _timestamp_in(1, 1),
-    "io.debezium.time.NanoTimestamp": _timestamp_in(1, 1000),
-    "io.debezium.time.ZonedTimestamp": _zoned_timestamp,
-    "io.debezium.time.ZonedTime": _iso(time.fromisoformat, "time with offset"),
+    "io.debezium.time.Date": to_date,
+    "org.apache.kafka.connect.data.Date": to_date,
+    "io.debezium.time.Time": time_in(1000, 1),
+    "org.apache.kafka.connect.data.Time": time_in(1000, 1),
+    "io.debezium.time.MicroTime": time_in(1, 1),
+    "io.debezium.time.NanoTime": time_in(1, 1000),
+    "io.debezium.time.Timestamp": timestamp_in(1000, 1),
+    "org.apache.kafka.connect.data.Timestamp": timestamp_in(1000, 1),
+    "io.debezium.time.MicroTimestamp": timestamp_in(1, 1),
+    "io.debezium.time.NanoTimestamp": timestamp_in(1, 1000),
+    "io.debezium.time.ZonedTimestamp": zoned_timestamp,
+    "io.debezium.time.ZonedTime": zoned_time,
     "io.debezium.time.IsoDate": _iso(date.fromisoformat, "date"),
     "io.debezium.time.IsoTime": _iso(time.fromisoformat, "time"),
     "io.debezium.time.IsoTimestamp": _iso(datetime.fromisoformat, "timestamp"),

@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from sink.decode import schemaless
 from sink.decode.column_types import column_types
 from sink.decode.common import (
     DecoderOptions,
@@ -268,6 +269,9 @@ def _decode_relational(
     if op == "t":
         return Record(schema, table, {}, Kind.TRUNCATE, op, position=position, source_ts=source_ts)
     key = relational_key(key_payload, key_schema, options)
+    if node is None:  # JsonConverter schemas.enable=false: the writer infers types from values
+        row = p.get("after") if type(p.get("after")) is dict else p.get("before")
+        schemaless.note(schema, table, topic, row if type(row) is dict else None, key or ())
     if key is None:
         return decode_keyless(p, node, op, schema, table, position, source_ts, options)
     if op == "d":

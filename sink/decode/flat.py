@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sink.decode import extjson
+from sink.decode import extjson, schemaless
 from sink.decode.common import (
     DecoderOptions,
     as_int,
@@ -86,6 +86,8 @@ def decode_flat(
         lsn = as_int(meta.get("__lsn", meta.get("__source_lsn")), "__lsn")
         position = (lsn,) if lsn is not None else ((ts,) if ts is not None else ())
         key = _relational_key(key_payload, key_schema, options)
+        if node is None:  # schemas.enable=false: the writer infers types from values
+            schemaless.note(schema, table, topic, fields, key)
 
     def record(kind: Kind, **kw: Any) -> Record:
         return Record(

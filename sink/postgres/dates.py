@@ -1,7 +1,7 @@
-"""Dates and timestamps that asyncpg's binary codecs cannot carry exactly.
+"""Dates, times and timestamps that asyncpg's binary codecs cannot carry exactly.
 
-Two kinds, both written as text with a cast instead (`exact_texts`, then the writer's
-fix-up statement `statements.exact_values`):
+Three kinds, all written as text with a cast instead (`exact_texts`, then the writer's
+fix-up statement `statements.exact_values`), in the COPY and the statement paths alike:
 
 - Python's extremes: asyncpg encodes ``date(1, 1, 1)``/``date(9999, 12, 31)`` and the
   timestamps ``0001-01-01T00:00:00`` / ``9999-12-31T23:59:59.999999`` (naive, or aware
@@ -12,6 +12,9 @@ fix-up statement `statements.exact_values`):
   ``timestamptz`` holds 4713 BC to 294276 AD, so those in that range are timestamps
   (their natural type is ``timestamptz``); beyond it they have no column type (they never
   decide one) and are kept in ``_cartridge_overflow``.
+- Values Python's types cannot hold at all (`sink.records.TemporalText`, from the
+  decoder): ``infinity``/``-infinity``, BC dates and timestamps, years past 9999 (up to
+  PostgreSQL's 5874897 AD for a date, 294276 AD for a timestamp), ``24:00:00``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sink.postgres.schema_types import base_of
+from sink.records import TemporalText, civil_from_days
+
 DATE = "date"
 TIMESTAMP = "timestamp without time zone"
 TIMESTAMPTZ = "timestamp with time zone"
-DATETIME_TYPES = (DATE, TIMESTAMP, TIMESTAMPTZ)
+TIME = "time without time zone"
+TIMETZ = "time with time zone"
+DATETIME_TYPES = (DATE, TIMESTAMP, TIMESTAMPTZ, TIME, TIMETZ)
 
 # PostgreSQL's timestamp range in Unix epoch milliseconds: [4714-11-24 BC, 294277-01-01).
 PG_MS_MIN = -210_866_803_200_000
@@ -55,24 +63,10 @@ def far_date_fits(value: Any) -> bool | None:
     return PG_MS_MIN <= ms < PG_MS_END
 
 
-def _civil(days: int) -> tuple[int, int, int]:
-    """(astronomical year, month, day) of a day count from 1970-01-01, proleptic
-    Gregorian, for any year (H. Hinnant's ``civil_from_days``)."""
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (month <= 2), month, day
-
-
 def far_date_text(ms: int) -> str:
     """PostgreSQL input text for an epoch-milliseconds instant in any year it holds."""
     days, rest = divmod(ms, 86_400_000)
-    year, month, day = _civil(days)
+    year, month, day = civil_from_days(days)
     secs, milli = divmod(rest, 1000)
     clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{milli:03d}+00"
     if year <= 0:  # astronomical year 0 is 1 BC
@@ -81,7 +75,7 @@ def far_date_text(ms: int) -> str:
 
 
 def _edge(value: Any, column: str) -> bool:
-    if value.year not in (1, 9999):
+    if column in (TIME, TIMETZ) or value.year not in (1, 9999):
         return False
     if column == DATE:
         return type(value) is date and value in _DATE_EDGES
@@ -96,15 +90,20 @@ def _edge(value: Any, column: str) -> bool:
 
 
 def exact_texts(values: list[Any], column: str) -> dict[int, str]:
-    """``{row index: input text}`` of the values of a date/timestamp column that must be
-    written as text (see the module doc); empty for other columns."""
+    """``{row index: input text}`` of the values of a date/time column that must be written
+    as text (see the module doc); empty for other columns."""
+    column = base_of(column)  # timestamp(3), time(0)...: the same values
     if column not in DATETIME_TYPES:
         return {}
+    if column in (TIME, TIMETZ) and TemporalText not in set(map(type, values)):
+        return {}  # the common case: every time of day is a Python time
     out: dict[int, str] = {}
     for i, v in enumerate(values):
         if v is None:
             continue
-        if type(v) is dict:
+        if type(v) is TemporalText:
+            out[i] = v.text
+        elif type(v) is dict:
             ms = far_date_ms(v)
             if ms is not None and column == TIMESTAMPTZ:
                 out[i] = far_date_text(ms)

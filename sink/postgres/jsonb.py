@@ -33,6 +33,7 @@ from sink.records import (
     JsonText,
     ObjectId,
     Point,
+    TemporalText,
     is_bson_date,
 )
 
@@ -79,6 +80,8 @@ def _json_default(value: Any) -> Any:
         return value.bits
     if type(value) is Point:
         return {"x": value.x, "y": value.y}
+    if type(value) is TemporalText:  # PostgreSQL's text: '0044-03-15 BC', 'infinity'
+        return value.text
     if type(value) is datetime:
         if value.tzinfo is BSON_UTC or is_bson_date(value):
             # orjson's own text (C, several times faster than isoformat): "...:05Z" or

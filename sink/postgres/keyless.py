@@ -26,6 +26,7 @@ import structlog
 from sink.errors import RecordError
 from sink.postgres import metadata, names
 from sink.postgres.catalog import Catalog, TableInfo
+from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
 from sink.postgres.names import column_name, qualified, quote
 from sink.postgres.reduce import encode_position
@@ -88,25 +89,35 @@ async def _evolve(conn: Conn, catalog: Catalog, info: TableInfo, images: list[di
             await catalog.widen_column(conn, info, col, new)
 
 
-def _adapt(info: TableInfo, image: dict[str, Any]) -> tuple[list[str], list[Any], dict[str, Any]]:
-    """(columns, values, overflow) of an image, values as the columns take them."""
-    cols, vals, over = [], [], {}
-    for f, v in image.items():
-        col = column_name(f)
-        if col not in info.columns:
-            continue  # only NULLs were ever seen for it (see _evolve)
-        stored, narrowed = adapt_column([v], info.columns[col])
-        cols.append(col)
-        vals.append(stored[0])
-        if narrowed:
-            over[col] = narrowed[0]
-    return cols, vals, over
+class _Image:
+    """An image's columns and values as the columns take them, what they cannot hold
+    (overflow), and which values travel as text (`dates.exact_texts`)."""
 
+    def __init__(self, info: TableInfo, image: dict[str, Any]) -> None:
+        self.info = info
+        self.cols: list[str] = []
+        self.vals: list[Any] = []
+        self.over: dict[str, Any] = {}
+        self.texts: set[str] = set()
+        for f, v in image.items():
+            col = column_name(f)
+            if col not in info.columns:
+                continue  # only NULLs were ever seen for it (see _evolve)
+            stored, narrowed = adapt_column([v], info.columns[col])
+            text = exact_texts(stored, info.columns[col])
+            self.cols.append(col)
+            self.vals.append(text.get(0, stored[0]))
+            if text:
+                self.texts.add(col)
+            if narrowed:
+                self.over[col] = narrowed[0]
 
-def _param(info: TableInfo, col: str, n: int) -> str:
-    t = info.columns[col]
-    return f"${n}::{element_type(t)}" + ("::jsonb" if t == JSONB else "") + (
-        text_cast(t) if travels_as_text(t) else "")
+    def param(self, col: str, n: int) -> str:
+        t = self.info.columns[col]
+        if col in self.texts:
+            return f"${n}::text::{t}"
+        return f"${n}::{element_type(t)}" + ("::jsonb" if t == JSONB else "") + (
+            text_cast(t) if travels_as_text(t) else "")
 
 
 # Types without an equality operator (PostgreSQL refuses ``json = json``): a before image
@@ -115,17 +126,18 @@ _NO_EQUALITY = frozenset({"json", "xml", "point", "line", "lseg", "box", "path",
                           "circle"})
 
 
-def _equal(info: TableInfo, col: str, n: int) -> str:
-    base = info.columns[col].split("(")[0].strip().removesuffix("[]")
+def _equal(image: _Image, col: str, n: int) -> str:
+    base = image.info.columns[col].split("(")[0].strip().removesuffix("[]")
     if base in _NO_EQUALITY:
-        return f"{quote(col)}::text IS NOT DISTINCT FROM ({_param(info, col, n)})::text"
-    return f"{quote(col)} IS NOT DISTINCT FROM {_param(info, col, n)}"
+        return f"{quote(col)}::text IS NOT DISTINCT FROM ({image.param(col, n)})::text"
+    return f"{quote(col)} IS NOT DISTINCT FROM {image.param(col, n)}"
 
 
 async def _insert(conn: Conn, info: TableInfo, rec: Record, image: dict[str, Any],
                   pos: int | None, mode: str) -> None:
-    cols, vals, over = _adapt(info, image)
-    params = [_param(info, c, i + 1) for i, c in enumerate(cols)]
+    img = _Image(info, image)
+    cols, vals, over = img.cols, img.vals, img.over
+    params = [img.param(c, i + 1) for i, c in enumerate(cols)]
     n = len(cols)
     extra_cols = [OVF, V, TS, POS] + ([quote(OP)] if mode == "append" else [])
     extra = [f"${n + 1}::jsonb", "1", f"${n + 2}::timestamptz", f"${n + 3}::numeric"]
@@ -142,8 +154,9 @@ async def _insert(conn: Conn, info: TableInfo, rec: Record, image: dict[str, Any
 async def _apply_matched(conn: Conn, info: TableInfo, rec: Record, pos: int | None) -> bool:
     """Update or delete one live row equal to ``rec.before``; False when none is."""
     assert rec.before is not None
-    bcols, bvals, _ = _adapt(info, rec.before)
-    where = [_equal(info, c, i + 1) for i, c in enumerate(bcols)]
+    before = _Image(info, rec.before)
+    bcols, bvals = before.cols, before.vals
+    where = [_equal(before, c, i + 1) for i, c in enumerate(bcols)]
     if info.soft_deletes:
         where.append(f"NOT {DEL}")
     n = len(bcols)
@@ -159,8 +172,9 @@ async def _apply_matched(conn: Conn, info: TableInfo, rec: Record, pos: int | No
             f"UPDATE {info.qualified} SET {DEL} = true, {DAT} = now(), {', '.join(meta)} "
             f"WHERE {row}", *args)
     else:
-        acols, avals, over = _adapt(info, rec.values or {})
-        sets = [f"{quote(c)} = {_param(info, c, n + 3 + i)}" for i, c in enumerate(acols)]
+        after = _Image(info, rec.values or {})
+        acols, avals, over = after.cols, after.vals, after.over
+        sets = [f"{quote(c)} = {after.param(c, n + 3 + i)}" for i, c in enumerate(acols)]
         sets.append(f"{OVF} = ${n + 3 + len(acols)}::jsonb")
         status = await conn.execute(
             f"UPDATE {info.qualified} SET {', '.join(sets + meta)} WHERE {row}",

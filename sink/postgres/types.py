@@ -45,7 +45,7 @@ from sink.postgres.schema_types import (
     from_text,
     travels_as_text,
 )
-from sink.records import Binary, BitString, BsonUuid, Int64, ObjectId, Point
+from sink.records import Binary, BitString, BsonUuid, Int64, ObjectId, Point, TemporalText
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -113,6 +113,8 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
         return BIT_VARYING
     if type(value) is Point:
         return POINT
+    if type(value) is TemporalText:  # written as text with a cast (dates.exact_texts)
+        return value.pg_type
     if type(value) is dict and (fits := far_date_fits(value)) is not None:
         return TIMESTAMPTZ if fits else None  # beyond PostgreSQL's range: decides nothing
     return JSONB  # dict, list, and the passthrough shapes (regex, timestamp, minKey...)
@@ -225,6 +227,7 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     return None if t == current else t
 
 
+_FLOAT_WORDS = frozenset({"NaN", "Infinity", "-Infinity"})
 _EXACT_INT = {REAL: 2**24, DOUBLE: 2**53}  # the largest integers a float type holds exactly
 _NARROW = object()
 NARROW: Any = _NARROW
@@ -250,6 +253,8 @@ def adapt(value: Any, column: str) -> Any:
         return float(value)
     if column == REAL and isinstance(value, float) and _fits_real(value):
         return value
+    if column in _FLOAT_RANK and type(value) is str and value in _FLOAT_WORDS:
+        return float(value)  # JSON has no NaN/Infinity: Debezium sends them as these strings
     if column == REAL and natural in (INTEGER, BIGINT) and abs(value) <= _EXACT_INT[REAL]:
         return float(value)
     return _NARROW  # includes a naive timestamp for timestamptz: no instant, don't guess a zone

@@ -13,7 +13,7 @@ import pytest
 
 from sink.decode.envelope import DecoderOptions, decode_json
 from sink.errors import DecodeError
-from sink.records import BitString, JsonText, Micros, Record
+from sink.records import BitString, JsonText, Micros, Record, TemporalText
 from tests import paths
 
 FIXTURES = paths.FIXTURES
@@ -171,13 +171,13 @@ LOGICAL_FIELDS: list[tuple[str, dict[str, Any], Any, Any]] = [
         "inf",
         {"type": "int64", "name": "io.debezium.time.MicroTimestamp"},
         9223372036825200000,
-        datetime.max,
+        TemporalText("timestamp without time zone", "infinity"),
     ),
     (
         "ninf",
         {"type": "int64", "name": "io.debezium.time.MicroTimestamp"},
         -9223372036832400000,
-        datetime.min,
+        TemporalText("timestamp without time zone", "-infinity"),
     ),
     (
         "zts",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
+from sink.records import TemporalText
 from sink.tools.decode import add_parser, main, render
 from sink.tools.events import MongoEvents, Oid
 from tests import paths, schema_registry_server
@@ -125,10 +126,11 @@ def test_render_conventions() -> None:
         "d": Decimal("1.50"), "b": b"\x00\xff", "u": uuid.UUID(int=1), "n": float("nan"),
         "i": float("-inf"), "t": datetime(2024, 1, 1, tzinfo=UTC), "naive": datetime(2024, 1, 1),
         "iv": timedelta(days=1, seconds=1.5), "o": Oid(OID), "l": [1, (2,)],
+        "bc": TemporalText("date", "0044-03-15 BC"),
     }) == {
         "d": "1.50", "b": "AP8=", "u": "00000000-0000-0000-0000-000000000001", "n": "NaN",
         "i": "-Infinity", "t": "2024-01-01T00:00:00+00:00", "naive": "2024-01-01T00:00:00",
-        "iv": "P1DT1.5S", "o": OID, "l": [1, [2]],
+        "iv": "P1DT1.5S", "o": OID, "l": [1, [2]], "bc": "0044-03-15 BC",
     }  # fmt: skip
 
 

@@ -25,7 +25,6 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_citext", "type text"),
         ("all_types", "c_date", "type integer"),
         ("all_types", "c_date", "values"),
-        ("all_types", "c_double", "values"),
         ("all_types", "c_enum", "type text"),
         ("all_types", "c_hstore", "type text"),
         ("all_types", "c_hstore", "values"),
@@ -50,7 +49,6 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_point", "type jsonb"),
         ("all_types", "c_point", "values"),
         ("all_types", "c_real", "type double precision"),
-        ("all_types", "c_real", "values"),
         ("all_types", "c_smallint", "type integer"),
         ("all_types", "c_text_arr", "type jsonb"),
         ("all_types", "c_text_arr", "values"),
@@ -85,7 +83,6 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("uuid_pk", "id", "type text"),
     },
     "schemas": {
-        ("all_types", "*", "rows"),
         ("all_types", "c_bit", "type bit varying(12)"),
         ("all_types", "c_bit1", "type boolean"),
         ("all_types", "c_bit1", "values"),
@@ -93,7 +90,9 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_char", "values"),
         ("all_types", "c_cidr", "type text"),
         ("all_types", "c_citext", "type text"),
-        ("all_types", "c_date", "dead letter bad_value"),
+        # the snapshot reads a BC date through JDBC without its era (44 BC → 44 AD): the
+        # Kafka value is already wrong; streamed BC dates land exactly
+        ("all_types", "c_date", "values"),
         ("all_types", "c_enum", "type text"),
         ("all_types", "c_hstore", "type jsonb"),
         ("all_types", "c_hstore", "values"),
@@ -108,18 +107,16 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_money", "type numeric"),
         ("all_types", "c_money", "values"),
         ("all_types", "c_numeric", "values"),
+        # precise mode sends NaN as null (the connector logs a WARN)
+        ("all_types", "c_numeric_10_2", "values"),
         ("all_types", "c_text_arr", "values"),
-        ("all_types", "c_time", "values"),
         ("all_types", "c_timetz", "values"),
-        ("all_types", "c_ts3", "dead letter bad_value"),
-        ("all_types", "c_ts3", "values"),
         ("all_types", "c_tstzrange", "type text"),
         ("all_types", "c_varbit", "values"),
         ("all_types", "c_varchar", "type text"),
         ("all_types", "c_xml", "type text"),
     },
     "strings": {
-        ("all_types", "*", "rows"),
         ("all_types", "c_bit", "type bit varying(12)"),
         ("all_types", "c_bit1", "type boolean"),
         ("all_types", "c_bit1", "values"),
@@ -127,7 +124,9 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_char", "values"),
         ("all_types", "c_cidr", "type text"),
         ("all_types", "c_citext", "type text"),
-        ("all_types", "c_date", "dead letter bad_value"),
+        # the snapshot reads a BC date through JDBC without its era (44 BC → 44 AD): the
+        # Kafka value is already wrong; streamed BC dates land exactly
+        ("all_types", "c_date", "values"),
         ("all_types", "c_enum", "type text"),
         ("all_types", "c_hstore", "type jsonb"),
         ("all_types", "c_hstore", "values"),
@@ -141,13 +140,13 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("all_types", "c_money", "type text"),
         ("all_types", "c_money", "values"),
         ("all_types", "c_numeric", "type text"),
+        # string mode sends NaN as "NAN", a Java enum name
+        ("all_types", "c_numeric", "values"),
+        ("all_types", "c_numeric_10_2", "values"),
         ("all_types", "c_numeric_10_2", "type text"),
         ("all_types", "c_numeric_38", "type text"),
         ("all_types", "c_text_arr", "values"),
-        ("all_types", "c_time", "values"),
         ("all_types", "c_timetz", "values"),
-        ("all_types", "c_ts3", "dead letter bad_value"),
-        ("all_types", "c_ts3", "values"),
         ("all_types", "c_tstzrange", "type text"),
         ("all_types", "c_varbit", "values"),
         ("all_types", "c_varchar", "type text"),
@@ -156,16 +155,16 @@ KNOWN_GAPS: dict[str, set[Gap]] = {
         ("num_pk", "id", "type text"),
     },
     "propagate": {
-        ("all_types", "*", "rows"),
-        ("all_types", "c_date", "dead letter bad_value"),
+        # the snapshot reads a BC date through JDBC without its era (44 BC → 44 AD): the
+        # Kafka value is already wrong; streamed BC dates land exactly
+        ("all_types", "c_date", "values"),
         ("all_types", "c_enum", "type text"),
         ("all_types", "c_int_arr", "values"),
         ("all_types", "c_interval", "values"),
         ("all_types", "c_numeric", "values"),
+        # precise mode sends NaN as null (the connector logs a WARN)
+        ("all_types", "c_numeric_10_2", "values"),
         ("all_types", "c_text_arr", "values"),
-        ("all_types", "c_time", "values"),
         ("all_types", "c_timetz", "values"),
-        ("all_types", "c_ts3", "dead letter bad_value"),
-        ("all_types", "c_ts3", "values"),
     },
 }

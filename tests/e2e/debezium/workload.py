@@ -127,6 +127,17 @@ ALL_ROWS: list[tuple[str, str]] = [
       '0044-03-15 BC', NULL, NULL, NULL, '4713-01-01 00:00:00 BC', '0044-03-15 12:00:00 BC',
       '0001-12-31 23:59:59+00 BC', '-1 mon', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"""),
+    # the other sign of each infinity, and the latest values PostgreSQL holds (a timestamp
+    # in µs past 294276 AD is beyond Debezium's int64: year 10000 stands for "beyond Python")
+    ("other-infinities", ", ".join(["NULL"] * 6 + ["'Infinity'", "'Infinity'"] + ["NULL"] * 9
+                                   + ["'-infinity'", "NULL", "NULL", "'24:00:00+00'",
+                                      "'infinity'", "'-infinity'", "'infinity'"]
+                                   + ["NULL"] * 16)),
+    ("far-future", ", ".join(["NULL"] * 17 + ["'5874897-12-31'", "NULL", "NULL", "NULL",
+                                              "'294276-12-31 23:59:59.999'",
+                                              "'10000-01-01 00:00:00'",
+                                              "'294276-12-31 23:59:59.999999+00'"]
+                             + ["NULL"] * 16)),
     ("all-null", ", ".join(["NULL"] * 40)),
 ]
 
