@@ -136,8 +136,8 @@ def _mariadb_workload(server: mariadb_server.MariaDBServer) -> list[dict[str, An
 async def debezium_mariadb(stack: Stack) -> AsyncIterator[rig.Capture]:
     """Source MariaDB (row binlog) → Debezium in Kafka Connect → the session's Kafka.
 
-    ``Capture.source_dsn`` is the MariaDB server's port (as text): compare via
-    :mod:`mariadb_compare`, which gets the server from ``debezium_mariadb_server``."""
+    ``Capture.source_dsn`` is the MariaDB server's port (as text), for
+    :func:`mariadb_compare.compare_mariadb`; the server runs until the session ends."""
     root = Path(tempfile.mkdtemp(prefix="warp-dbz-mariadb-"))
     server = mariadb_server.MariaDBServer(root / "mariadb")
     connect = mariadb_rig.MariaDBConnect(root / "connect")

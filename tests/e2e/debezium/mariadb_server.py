@@ -53,8 +53,9 @@ class MariaDBServer:
         # root may run mariadbd only with --user=root; a non-root user runs it as itself
         user = ["--user=root"] if os.geteuid() == 0 else []
         proc = subprocess.run(
-            [install, "--no-defaults", f"--datadir={self.data}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", *user], capture_output=True, text=True, timeout=120, check=False)
+            [install, "--no-defaults", f"--datadir={self.data}", "--skip-test-db",
+             "--auth-root-authentication-method=normal", *user],
+            capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed: {(proc.stdout + proc.stderr)[-1500:]}")
         self.port = free_ports(1)[0]
@@ -78,7 +79,7 @@ class MariaDBServer:
             try:
                 conn = self.connect(user="root", password="", database=None, socket=True)
                 break
-            except Exception:  # noqa: BLE001 - not up yet; the deadline bounds it
+            except Exception:  # not up yet; the deadline bounds the wait
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"mariadbd not answering after {within:.0f} s:\n"
                                        f"{tail(self.log)}") from None

@@ -71,7 +71,8 @@ def _record(setup: str, reports: list[compare.TableReport], schemas: dict[str, d
         return
     out = Path(path)
     data: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    data[setup] = {"options": rig.SETUPS[setup] if options is None else options, "tables": [r.as_dict() for r in reports],
+    data[setup] = {"options": rig.SETUPS[setup] if options is None else options,
+                   "tables": [r.as_dict() for r in reports],
                    "connect_schemas": schemas, "workload": cap.workload,
                    "dead_letters": dead}
     out.write_text(json.dumps(data, indent=1, sort_keys=True))
