@@ -40,7 +40,7 @@ MARIADB_TEXT = [
     "## MariaDB source", "",
     "The Debezium MariaDB connector 3.5.0.Final (the last on Maven Central; the MySQL "
     "connector 3.6.1 refuses MariaDB 10.x: it takes any server version above 8 for a MySQL "
-    "with `SHOW BINARY LOG STATUS`) in the same Kafka Connect reads a MariaDB 10.11 source "
+    "with `SHOW BINARY LOG STATUS`) in Kafka Connect 4.1.1 reads a MariaDB 10.11 source "
     "(Debian's `mariadb-server`, row binlog with full images): snapshot, then inserts, "
     "updates, key updates, delete and re-insert, a keyless table, TRUNCATE, ADD/DROP COLUMN. "
     "Each target column must have the natural exact PostgreSQL type of its MariaDB type "
@@ -59,8 +59,10 @@ MARIADB_TEXT = [
     "`Timestamp`, milliseconds), `time(p)` (`MicroTime`) or `timestamp(p)` "
     "(`ZonedTimestamp` strings): the sink creates `text`, `timestamp(3)`, `time`, "
     "`timestamptz`; the values are exact;",
-    "- `TIME` is a duration in MariaDB (-838:59:59 to 838:59:59): values outside a day "
-    "(`MicroTime` below 0 or above 24 h) have no PostgreSQL `time` and land as NULL;",
+    "- `TIME` is a duration in MariaDB (-838:59:59 to 838:59:59): a value below 0 or of 24 h "
+    "and more (`MicroTime`) has no PostgreSQL `time`; the sink writes NULL and keeps the "
+    "value in `_cartridge_overflow` as seconds (`24:00:00` too for now, although "
+    "PostgreSQL's `time` holds it; its exact type would be `interval`);",
     "- `bit(n>1)` is `Bits`, little-endian bytes: the sink writes `bytea`.",
 ]
 
