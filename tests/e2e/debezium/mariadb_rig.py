@@ -3,8 +3,9 @@
 each with its own topic prefix, replica server id and schema-history topic on the session's
 Kafka.
 
-A worker of its own rather than one more connector in the PostgreSQL suite's: the two
-suites are separate session fixtures, and either runs without the other's source server.
+A worker of its own rather than one more connector in the PostgreSQL suite's: the PostgreSQL
+connector is 3.6.1 and this one 3.5.0, and their shared Debezium jars cannot be on one
+classpath in two versions; the two suites also run without each other's source server.
 
 Drain: the connector reads the binlog in order and the worker's producer is
 idempotent, so once a marker row is in every prefix's marker topic, everything before it
