@@ -35,6 +35,9 @@ SETUP_TEXT = {
                          "`bigint.unsigned.handling.mode=precise`",
     "mariadb-strings": "MariaDB source, JsonConverter, `schemas.enable=true`, "
                        "`decimal.handling.mode=string`, `bigint.unsigned.handling.mode=precise`",
+    "mariadb-propagate": "MariaDB source, JsonConverter, `schemas.enable=true`, "
+                         "`column.propagate.source.type=.*`, "
+                         "`bigint.unsigned.handling.mode=precise`",
 }
 MARIADB_TEXT = [
     "## MariaDB source", "",

@@ -191,10 +191,11 @@ def describe(node: dict[str, Any]) -> str:
     if t == "array":
         return f"array<{describe(node.get('items') or {})}>"
     name = node.get("name")
-    if not name:
-        return str(t)
-    params = {k.replace("connect.decimal.", ""): v
-              for k, v in (node.get("parameters") or {}).items() if k != "allowed"}
-    short = name.rsplit(".", 1)[-1]
+    params = {k.replace("connect.decimal.", "").replace("__debezium.source.column.", "source."): v
+              for k, v in (node.get("parameters") or {}).items()
+              if k not in ("allowed", "__debezium.source.column.name")}
     args = ", ".join(f"{k}={v}" for k, v in params.items())
+    if not name:  # a plain type with parameters: column.propagate.source.type
+        return f"{t}({args})" if args else str(t)
+    short = name.rsplit(".", 1)[-1]
     return f"{t} {short}({args})" if args else f"{t} {short}"

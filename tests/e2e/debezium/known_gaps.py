@@ -231,4 +231,6 @@ MARIADB_KNOWN_GAPS: dict[str, set[Gap]] = {
     "schemas": _MARIADB_SCHEMA_GAPS,
     "noschemas": _MARIADB_NOSCHEMAS,
     "strings": _MARIADB_SCHEMA_GAPS | _MARIADB_STRING_DECIMALS,
+    # the sink does not read __debezium.source.column.* parameters yet
+    "propagate": _MARIADB_SCHEMA_GAPS,
 }

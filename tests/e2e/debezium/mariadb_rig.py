@@ -32,6 +32,11 @@ SETUPS: dict[str, dict[str, str]] = {
                   "value.converter.schemas.enable": "false"},
     "strings": {"key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true",
                 "decimal.handling.mode": "string"},
+    # The source column's type, length and scale as schema parameters
+    # (__debezium.source.column.*): what a sink needs for varchar(n), datetime(p), time(p).
+    "propagate": {"key.converter.schemas.enable": "true",
+                  "value.converter.schemas.enable": "true",
+                  "column.propagate.source.type": ".*"},
 }
 
 
