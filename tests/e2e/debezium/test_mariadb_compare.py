@@ -1,14 +1,19 @@
-"""The MariaDB comparison's own rules, without servers: which PostgreSQL type each MariaDB
-type must land as, and how a source value is written for PostgreSQL to cast it."""
+"""The MariaDB suite's own rules, without servers: which PostgreSQL type each MariaDB type
+must land as, how a source value is written for PostgreSQL to cast it, and when a missing
+``mariadbd`` skips the suite."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.debezium import mariadb_server
+from tests.e2e.debezium.conftest import unavailable
 from tests.e2e.debezium.mariadb_compare import _literal, expected_type
+from tests.e2e.debezium.mariadb_server import MariaDBServer, MariaDBUnavailable
 
 
 @pytest.mark.parametrize(("data_type", "column_type", "precision", "want"), [
@@ -57,3 +62,20 @@ def test_expected_type(data_type: str, column_type: str, precision: int | None,
 ])
 def test_literal(value: object, pg_type: str, want: str | None) -> None:
     assert _literal(value, pg_type) == want
+
+
+def test_missing_mariadbd_skips_outside_ci_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def absent(*names: str) -> str:
+        raise MariaDBUnavailable(f"{names[0]} not found")
+
+    monkeypatch.setattr(mariadb_server, "_binary", absent)
+    with pytest.raises(MariaDBUnavailable) as missing:
+        MariaDBServer(tmp_path).start()
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="mariadbd not found"):
+        unavailable(missing.value)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="CI=true and the MariaDB-source suite cannot run"):
+        unavailable(missing.value)
