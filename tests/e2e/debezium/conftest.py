@@ -157,12 +157,14 @@ def _mariadb_workload(server: mariadb_server.MariaDBServer) -> list[dict[str, An
     return [{"step": label, "ok": True} for label, _ in mariadb_workload.WORKLOAD]
 
 
-@pytest.fixture(scope="session")
+# Module scope: only test_mariadb_source uses it, and its mariadbd is stopped when that
+# module is done rather than idling through the rest of the session.
+@pytest.fixture(scope="module")
 async def debezium_mariadb(stack: Stack) -> AsyncIterator[rig.Capture]:
     """Source MariaDB (row binlog) → Debezium in Kafka Connect → the session's Kafka.
 
     ``Capture.source_dsn`` is the MariaDB server's port (as text), for
-    :func:`mariadb_compare.compare_mariadb`; the server runs until the session ends."""
+    :func:`mariadb_compare.compare_mariadb`; the server runs until the module is done."""
     root = Path(tempfile.mkdtemp(prefix="warp-dbz-mariadb-"))
     server = mariadb_server.MariaDBServer(root / "mariadb")
     connect = mariadb_rig.MariaDBConnect(root / "connect")
