@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: the Python virtualenv with the project and its
 # test tools, and the system packages the local stack needs (PostgreSQL server, a JDK
-# and Maven for the Kafka broker's jars). Safe to run again. One line per step; the
-# tools' own output is shown only when a step fails.
+# and Maven for the Kafka broker's jars, MariaDB for the MariaDB-source suite). Safe to
+# run again. One line per step; the tools' own output is shown only when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,10 @@ step() {  # step "what" command...: one line, the command's output only on failu
 need_apt=()
 if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   need_apt+=(postgresql)
+fi
+# the MariaDB-source suite starts its own mariadbd (never the system service)
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+  need_apt+=(mariadb-server)
 fi
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)

@@ -39,6 +39,8 @@ class ColumnReport:
     target_type: str | None
     problems: list[str] = field(default_factory=list)
     detail: str = ""
+    # the type the target must have when it is not the source's own (a MariaDB source)
+    expected_type: str | None = None
 
 
 @dataclass

@@ -127,9 +127,12 @@ class Connect:
         self.pid: int | None = None
         self.rest = ""
 
+    pom = POM
+    classpath_name = "debezium-pg-connect"
+
     def command(self, bootstrap: str, source_port: int, prefixes: dict[str, str]) -> list[str]:
         try:
-            cp = maven_classpath(POM, "debezium-pg-connect", timeout=1200)
+            cp = maven_classpath(self.pom, self.classpath_name, timeout=1200)
         except Exception as exc:
             raise RigUnavailable(str(exc)) from exc
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -149,32 +152,36 @@ class Connect:
         }
         files = [self.dir / "worker.properties"]
         files[0].write_text(_props(worker))
-        user, password, database = "warp", "warp-secret", "warp"
         for setup, prefix in prefixes.items():
-            conf = {
-                "name": f"pg-{setup}",
-                "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-                "tasks.max": "1", "database.hostname": "127.0.0.1",
-                "database.port": str(source_port), "database.user": user,
-                "database.password": password, "database.dbname": database,
-                "topic.prefix": prefix, "plugin.name": "pgoutput",
-                "slot.name": f"slot_{setup}", "publication.name": f"pub_{setup}",
-                "publication.autocreate.mode": "all_tables", "schema.include.list": "app",
-                "snapshot.mode": "initial", "hstore.handling.mode": "json",
-                # Debezium drops TRUNCATE events by default ("t"): the suite wants them.
-                "skipped.operations": "none", "tombstones.on.delete": "true",
-                "status.update.interval.ms": "1000",
-                "topic.creation.default.replication.factor": "1",
-                "topic.creation.default.partitions": "1",
-                "key.converter": JSON, "value.converter": JSON,
-                **SETUPS[setup],
-            }
             path = self.dir / f"connector-{setup}.properties"
-            path.write_text(_props(conf))
+            path.write_text(_props(self.connector(setup, prefix, source_port, bootstrap)))
             files.append(path)
         return [_java(), *CONNECT_JVM,
                 f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}", "-cp", cp,
                 "org.apache.kafka.connect.cli.ConnectStandalone", *map(str, files)]
+
+    def connector(self, setup: str, prefix: str, source_port: int, bootstrap: str
+                  ) -> dict[str, str]:
+        """The connector properties of one converter set-up."""
+        user, password, database = "warp", "warp-secret", "warp"
+        return {
+            "name": f"pg-{setup}",
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "tasks.max": "1", "database.hostname": "127.0.0.1",
+            "database.port": str(source_port), "database.user": user,
+            "database.password": password, "database.dbname": database,
+            "topic.prefix": prefix, "plugin.name": "pgoutput",
+            "slot.name": f"slot_{setup}", "publication.name": f"pub_{setup}",
+            "publication.autocreate.mode": "all_tables", "schema.include.list": "app",
+            "snapshot.mode": "initial", "hstore.handling.mode": "json",
+            # Debezium drops TRUNCATE events by default ("t"): the suite wants them.
+            "skipped.operations": "none", "tombstones.on.delete": "true",
+            "status.update.interval.ms": "1000",
+            "topic.creation.default.replication.factor": "1",
+            "topic.creation.default.partitions": "1",
+            "key.converter": JSON, "value.converter": JSON,
+            **SETUPS[setup],
+        }
 
     def start(self, cmd: list[str]) -> None:
         with self.log.open("ab") as out:

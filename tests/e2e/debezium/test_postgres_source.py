@@ -74,13 +74,15 @@ async def _dead_letters(bootstrap: str, dlq: str) -> list[dict[str, str]]:
 
 
 def _record(setup: str, reports: list[compare.TableReport], schemas: dict[str, dict[str, str]],
-            cap: rig.Capture, dead: list[dict[str, str]]) -> None:
+            cap: rig.Capture, dead: list[dict[str, str]],
+            options: dict[str, str] | None = None) -> None:
     path = os.environ.get("WARP_TYPE_MAPPING_JSON")
     if not path:
         return
     out = Path(path)
     data: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    data[setup] = {"options": rig.SETUPS[setup], "tables": [r.as_dict() for r in reports],
+    data[setup] = {"options": rig.SETUPS[setup] if options is None else options,
+                   "tables": [r.as_dict() for r in reports],
                    "connect_schemas": schemas, "workload": cap.workload,
                    "dead_letters": dead}
     out.write_text(json.dumps(data, indent=1, sort_keys=True))
