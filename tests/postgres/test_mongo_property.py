@@ -293,6 +293,30 @@ def check_row(ref: model.Folded, row: dict[str, Any], types: dict[str, str],
             assert text is None, (where, f"column {col!r} holds {text!r} for a missing field")
 
 
+def _far_date(v: Any) -> bool:
+    ms = v.get("$date", {}).get("$numberLong") if isinstance(v, dict) else None
+    return isinstance(ms, str) and not PG_MS_MIN <= int(ms) < PG_MS_END
+
+
+def same_rows(together: dict[str, Any], apart: dict[str, Any], key: str) -> None:
+    """The same row, cell for cell, but for one known limitation: a date beyond
+    PostgreSQL's range decides no column type and is kept in overflow (README); when a
+    later event of the same flush gives its field a jsonb column, the flush writes it
+    there, while applied alone it stays in overflow (adding a column moves nothing)."""
+    if together == apart:
+        return
+    diff = {c: (v, apart[c]) for c, v in together.items() if v != apart[c]}
+    ovf = [_json(r["_cartridge_overflow"] or "{}") for r in (together, apart)]
+    for c, (t, a) in diff.items():
+        if c == "_cartridge_overflow":
+            continue
+        in_column, kept = (t, ovf[1].get(c)) if a is None else (a, ovf[0].get(c))
+        assert None in (t, a) and _far_date(kept), (key, diff)
+        _strict(_json(in_column), kept, f"{key} {c}")
+        ovf[0].pop(c, None), ovf[1].pop(c, None)
+    assert ovf[0] == ovf[1], (key, diff)
+
+
 # --------------------------------------------------------------------------- the property
 
 
@@ -329,7 +353,9 @@ async def test_batch_boundaries_change_nothing_and_rows_match_the_reference(
     cols_t, rows_t = await table(pg, together)
     cols_a, rows_a = await table(pg, apart)
     assert cols_t == cols_a
-    assert rows_t == rows_a
+    assert set(rows_t) == set(rows_a)
+    for k, row in rows_t.items():
+        same_rows(row, rows_a[k], k)
     types = dict(cols_t)
     assert {c: t for c, t in cols_t if c not in SINK_COLUMNS} == model.expected_types(
         messages, model.READ[mode])
