@@ -40,7 +40,7 @@ from tests.postgres.support import CLOCK, META
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = int(os.environ.get("WARP_PROPERTY_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("WARP_PROPERTY_EXAMPLES", "200"))
 # WARP_PROPERTY_SHRINK=0 reports a failure as found (shrinking against the server is slow).
 PHASES = [p for p in Phase if p is not Phase.shrink or
           os.environ.get("WARP_PROPERTY_SHRINK", "1") != "0"]
