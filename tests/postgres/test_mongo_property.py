@@ -269,6 +269,8 @@ def check_field(field: str, v: Any, row: dict[str, Any], types: dict[str, str],
         assert expected is not NO, (where, f"a {pg_type} column holds no {v!r}")
     if expected is NO:
         assert text is None, (where, text)
+    elif pg_type == "jsonb" and isinstance(v, ObjectId) and _json(text) == str(v):
+        pass  # written while the column was text, then widened: see same_rows
     else:
         assert text is not None, (where, "NULL", v)
         same_cell(cell(text, pg_type), expected, pg_type, where)
@@ -299,7 +301,8 @@ def _far_date(v: Any) -> bool:
 
 
 def same_rows(together: dict[str, Any], apart: dict[str, Any], key: str) -> None:
-    """The same row, cell for cell, but for one known limitation: a date beyond
+    """The same row, cell for cell, but for two known limitations: an ObjectId in a column
+    widened from text to jsonb (below), and a date beyond
     PostgreSQL's range decides no column type and is kept in overflow (README); when a
     later event of the same flush gives its field a jsonb column, the flush writes it
     there, while applied alone it stays in overflow (adding a column moves nothing)."""
@@ -309,6 +312,12 @@ def same_rows(together: dict[str, Any], apart: dict[str, Any], key: str) -> None
     ovf = [_json(r["_cartridge_overflow"] or "{}") for r in (together, apart)]
     for c, (t, a) in diff.items():
         if c == "_cartridge_overflow":
+            continue
+        if t is not None and a is not None:
+            # Known limitation (README): a text column does not tell an ObjectId from its
+            # hex string, so widened to jsonb it holds the string; written after the
+            # widening (in the same flush) the ObjectId is {"$oid": hex}.
+            assert _json(t) == {"$oid": _json(a)}, (key, diff)
             continue
         in_column, kept = (t, ovf[1].get(c)) if a is None else (a, ovf[0].get(c))
         assert None in (t, a) and _far_date(kept), (key, diff)
