@@ -36,6 +36,7 @@ from sink.postgres.names import qualified, quote
 from sink.records import Record
 from tests.decode.test_mongo_fidelity import _documented
 from tests.postgres import mongo_model as model
+from tests.postgres import mongo_types as mtypes
 from tests.postgres.support import CLOCK, META
 
 pytestmark = pytest.mark.integration
@@ -192,15 +193,15 @@ def held(v: Any, pg_type: str, strip: bool = False) -> Any:
         return v if isinstance(v, float) else NO
     if pg_type == "timestamp with time zone":
         if isinstance(v, datetime | DatetimeMS):
-            ms = model.epoch_ms(v)
+            ms = mtypes.epoch_ms(v)
             return ms if PG_MS_MIN <= ms < PG_MS_END else NO
         return NO
     if pg_type == "bytea":
         # Documented: binary of any subtype is bytea; the column keeps the bytes, not the
         # subtype (inside jsonb and in overflow the subtype is kept).
-        return bytes(v) if isinstance(v, bytes) and model.as_uuid(v) is None else NO
+        return bytes(v) if isinstance(v, bytes) and mtypes.as_uuid(v) is None else NO
     if pg_type == "uuid":
-        u = model.as_uuid(v)
+        u = mtypes.as_uuid(v)
         return NO if u is None else u
     raise AssertionError(f"the property test does not know the type {pg_type}")
 
@@ -261,7 +262,7 @@ def check_field(field: str, v: Any, row: dict[str, Any], types: dict[str, str],
     elif kept is not NO:
         # Documented: a date beyond PostgreSQL's range decides no column type and is kept
         # in overflow; a column the field gets later (from another row) does not move it.
-        if model.natural(v) is not None:
+        if mtypes.natural(v) is not None:
             assert expected is NO, (where, "in overflow though its column holds it", kept)
         expected = NO
         _strict(kept, _no_nul(_documented(v)), where + " in overflow")
@@ -366,7 +367,7 @@ async def test_batch_boundaries_change_nothing_and_rows_match_the_reference(
     for k, row in rows_t.items():
         same_rows(row, rows_a[k], k)
     types = dict(cols_t)
-    assert {c: t for c, t in cols_t if c not in SINK_COLUMNS} == model.expected_types(
+    assert {c: t for c, t in cols_t if c not in SINK_COLUMNS} == mtypes.expected_types(
         messages, model.READ[mode])
 
     expected = model.reference(messages, model.READ[mode])
