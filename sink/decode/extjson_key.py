@@ -11,8 +11,9 @@ string of 24 lowercase hex digits reads like an ObjectId, and a string such as
 ``{"$numberLong":"1005"}``, ``null`` or ``true`` reads like another type's text. Such a
 string (24 lowercase hex digits, a first character ``{``, ``[`` or ``"``, or exactly
 ``null``/``true``/``false``) is written as its JSON string literal instead, in double
-quotes, a form no other branch produces. ObjectIds and every other string keep the text
-they always had, so existing tables keep their keys.
+quotes, a form no other branch produces. So is a string with a NUL character, which
+PostgreSQL's text cannot hold (its literal has ``\u0000``). ObjectIds and every other
+string keep the text they always had, so existing tables keep their keys.
 All three are re-exported by :mod:`sink.decode.extjson`.
 """
 
@@ -50,7 +51,8 @@ def canonical_key_text(value: Any, *, plain: bool = False) -> IdText:
         return IdText(value)
     if isinstance(value, str):
         text = str(value)
-        if _looks_typed(text) and not (plain and _OID_LIKE.fullmatch(text)):
+        # A NUL cannot be stored in PostgreSQL's text: its JSON literal (\u0000) can.
+        if ("\x00" in text or _looks_typed(text)) and not (plain and _OID_LIKE.fullmatch(text)):
             return IdText(orjson.dumps(text).decode())
         return IdText(text)
     out: list[str] = []

@@ -18,6 +18,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.errors import StaleCatalog
 from sink.postgres.metadata import Conn
 from sink.postgres.names import qualified, quote
+from sink.postgres.reclaim import reclaim_overflow
 from sink.postgres.schema_types import base_of, use_hint
 
 log = structlog.get_logger("sink.catalog")
@@ -246,6 +247,8 @@ class Catalog:
         info.columns[column] = new_type
         info.version += 1
         info.sql.clear()
+        if new_type == pgtypes.JSONB:
+            await reclaim_overflow(conn, info, column)
         await metadata.record_schema_change(
             conn, self.metadata_schema, schema_name=info.schema, table_name=info.table,
             change_type="widen_column", column=column, old_type=old, new_type=new_type,

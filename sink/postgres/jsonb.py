@@ -37,7 +37,7 @@ from sink.records import (
     is_bson_date,
 )
 
-__all__ = ["escaped", "has_nul", "strip_nul", "to_json_text"]
+__all__ = ["escaped", "has_nul", "overflow_text", "strip_nul", "to_json_text"]
 
 _INT64_MIN = -(2**63)
 
@@ -66,6 +66,15 @@ def strip_nul(value: Any) -> Any:
 def escaped(value: Any) -> dict[str, str]:
     """The overflow form of a value PostgreSQL cannot hold as it is (see the module doc)."""
     return {"$json": _dumps(value).decode("utf-8")}
+
+
+def overflow_text(overflow: dict[str, Any]) -> str:
+    """The ``_cartridge_overflow`` document as JSON text. A value with a NUL anywhere takes
+    its `escaped` form whatever put it there (a narrowing, a row too wide): jsonb refuses
+    ``\\u0000``, and refusing it would dead-letter the whole document."""
+    if has_nul(overflow):
+        overflow = {k: escaped(v) if has_nul(v) else v for k, v in overflow.items()}
+    return to_json_text(overflow)
 
 
 def _json_default(value: Any) -> Any:

@@ -31,7 +31,13 @@ from sink.postgres.metadata import Conn
 from sink.postgres.names import column_name, qualified, quote
 from sink.postgres.reduce import encode_position
 from sink.postgres.schema_types import text_cast, travels_as_text
-from sink.postgres.types import JSONB, adapt_column, element_type, target_type, to_json_text
+from sink.postgres.types import (
+    JSONB,
+    adapt_column,
+    element_type,
+    overflow_text,
+    target_type,
+)
 from sink.records import Kind, Record
 
 log = structlog.get_logger("sink.keyless")
@@ -141,7 +147,7 @@ async def _insert(conn: Conn, info: TableInfo, rec: Record, image: dict[str, Any
     n = len(cols)
     extra_cols = [OVF, V, TS, POS] + ([quote(OP)] if mode == "append" else [])
     extra = [f"${n + 1}::jsonb", "1", f"${n + 2}::timestamptz", f"${n + 3}::numeric"]
-    args = [to_json_text(over) if over else None, rec.source_ts,
+    args = [overflow_text(over) if over else None, rec.source_ts,
             None if pos is None else str(pos)]
     if mode == "append":
         extra.append(f"${n + 4}::text")
@@ -178,7 +184,7 @@ async def _apply_matched(conn: Conn, info: TableInfo, rec: Record, pos: int | No
         sets.append(f"{OVF} = ${n + 3 + len(acols)}::jsonb")
         status = await conn.execute(
             f"UPDATE {info.qualified} SET {', '.join(sets + meta)} WHERE {row}",
-            *args, *avals, to_json_text(over) if over else None)
+            *args, *avals, overflow_text(over) if over else None)
     return bool(status.split()[-1] != "0")
 
 

@@ -15,7 +15,7 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import MAX_COLUMNS, TableInfo
 from sink.postgres.names import column_name
 from sink.postgres.reduce import Change
-from sink.postgres.types import JSONB, target_type
+from sink.postgres.types import JSONB, natural_type, target_type
 from sink.records import Kind, Record
 
 Plan = dict[str, tuple[str | None, str]]  # column -> (current type or None to add, new type)
@@ -134,9 +134,14 @@ def run_plan(
 
 
 def first_seen(docs: list[dict[str, Any]]) -> Any:
-    """Sort key: new columns are added in the order their fields first appear."""
+    """Sort key: new columns are added in the order their fields first get a value that
+    decides a type. A null (or a date beyond PostgreSQL's range) adds no column when
+    applied alone, so it must not place one here either: the order would depend on the
+    batching."""
     order: dict[str, int] = {}
     for doc in docs:
-        for f in doc:
-            order.setdefault(column_of(f), len(order))
-    return order.__getitem__
+        for f, v in doc.items():
+            if v is not None and (c := column_of(f)) not in order \
+                    and natural_type(v) is not None:
+                order[c] = len(order)
+    return lambda c: order.get(c, len(order))

@@ -22,7 +22,14 @@ from sink.postgres.catalog import TableInfo
 from sink.postgres.names import quote
 from sink.postgres.reduce import Change, set_path
 from sink.postgres.schema_types import text_cast, travels_as_text
-from sink.postgres.types import JSONB, adapt_column, array_cast, element_type, to_json_text
+from sink.postgres.types import (
+    JSONB,
+    adapt_column,
+    array_cast,
+    element_type,
+    overflow_text,
+    to_json_text,
+)
 from sink.records import Path
 
 V, CR, UP, TS, POS = (
@@ -358,7 +365,7 @@ def patch_row(
             ovf_paths += [(root, *path) for _, path, _ in ops]
             in_ovf.append((root, tuple(op for op, _, _ in ops)))
     row += ovf_vals
-    row += [to_json_text(overflow) if overflow else None,
+    row += [overflow_text(overflow) if overflow else None,
             to_json_text(ovf_init) if ovf_init else None, ch.count, ch.source_ts,
             None if ch.pos is None else str(ch.pos)]
     shape = PatchShape(tuple(top_set), tuple(top_unset), tuple(in_col), tuple(in_ovf))

@@ -34,6 +34,7 @@ from sink.postgres.dates import far_date_fits
 # Re-exported: the writer and the statements take the JSON rendering from here.
 from sink.postgres.jsonb import escaped as escaped
 from sink.postgres.jsonb import has_nul as has_nul
+from sink.postgres.jsonb import overflow_text as overflow_text
 from sink.postgres.jsonb import strip_nul as strip_nul
 from sink.postgres.jsonb import to_json_text as to_json_text
 from sink.postgres.schema_types import (

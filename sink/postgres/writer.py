@@ -44,7 +44,7 @@ from sink.postgres.reduce import (
 from sink.postgres.schema_types import hinted
 from sink.postgres.squeeze import squeeze
 from sink.postgres.truncate import apply_truncate
-from sink.postgres.types import adapt_column, natural_type, to_json_text
+from sink.postgres.types import adapt_column, natural_type, overflow_text
 from sink.records import Kind, Record
 
 log = structlog.get_logger("sink.writer")
@@ -340,7 +340,7 @@ async def _upserts(
             result.overflowed[col] += 1
         log.warning("row too wide for a page: values kept in overflow", schema=info.schema,
                     table=info.table, columns=len({c for _, c in moved}), budget=opts.squeeze)
-    ovfs = [to_json_text(overflow[i]) if i in overflow else None for i in range(n)] if overflow \
+    ovfs = [overflow_text(overflow[i]) if i in overflow else None for i in range(n)] if overflow \
         else nulls
     arrays += [ovfs, ups.counts, ups.ts, ups.pos, ups.deleted]
     if n < opts.stage_min_rows:

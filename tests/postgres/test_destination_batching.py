@@ -68,6 +68,47 @@ async def test_a_patch_before_an_upsert_decides_first(
     assert rows["b"]["f"] is None and rows["b"]["_cartridge_overflow"] == {"f": 5}
 
 
+async def test_a_field_first_seen_without_a_type_takes_its_place_when_it_gets_one(
+    make_dest: Maker, pg_schema_factory, pg
+) -> None:
+    # Found by the MongoDB property test: in one flush a new column was placed where its
+    # field first appeared, even as a null (or a date beyond PostgreSQL's range) that
+    # decides no type; one by one it comes after the columns typed before it.
+    def events(db: str) -> list[Record]:
+        return [up(db, "k1", {"a": None, "far": {"$date": {"$numberLong": str(2**62)}},
+                              "b": 1}, 1, op="c"),
+                up(db, "k2", {"far": "x", "b": 2, "a": "y"}, 2, op="c")]
+
+    dest = await make_dest()
+    together, apart = await pg_schema_factory(), await pg_schema_factory()
+    await dest.write_batch(together, events(together))
+    for rec in events(apart):
+        await dest.write_batch(apart, [rec])
+    orders = [[r[0] for r in await pg.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(format('%I.t', $1::text))"
+        " AND attnum > 0 ORDER BY attnum", db)] for db in (together, apart)]
+    assert orders[0] == orders[1]
+    assert orders[0].index("b") < orders[0].index("far") < orders[0].index("a")
+
+
+async def test_values_kept_in_overflow_move_into_a_column_widened_to_jsonb(
+    make_dest: Maker, pg_schema_factory, pg
+) -> None:
+    # Found by the MongoDB property test: a number that a text column could not hold went
+    # to overflow one by one, but into the column when the document that widened it to
+    # jsonb came in the same flush. Now the widening moves it in: the same rows either way.
+    def events(db: str) -> list[Record]:
+        return [up(db, "k1", {"f": "s"}, 1, op="c"), up(db, "k2", {"f": 5}, 2, op="c"),
+                up(db, "k3", {"f": ["a\x00"]}, 3, op="c"),
+                up(db, "k4", {"f": {"x": 1}}, 4, op="c")]
+
+    types, rows, apart = await _both(make_dest, pg_schema_factory, pg, events)
+    assert types == apart and types["f"] == "jsonb"
+    assert {k: (r["f"], r["_cartridge_overflow"]) for k, r in rows.items()} == {
+        "k1": ("s", None), "k2": (5, None), "k4": ({"x": 1}, None),
+        "k3": (["a"], {"f": {"$json": '["a\\u0000"]'}})}
+
+
 VALUES: list[Any] = [
     0, 7, -3, 2**40, 2**70, 1.5, -0.25, "s", "5.00", "", True, False, None,
     {"x": 1}, [1, "a"], datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),

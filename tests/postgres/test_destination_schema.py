@@ -142,6 +142,22 @@ async def test_nul_characters(make_dest: Maker, pg_schema_factory, pg) -> None:
     assert "d" not in ovf  # the nested update replaced the document's exact copy
 
 
+async def test_nul_characters_in_a_value_its_column_cannot_hold(make_dest: Maker,
+                                                                pg_schema_factory, pg) -> None:
+    # Found by the MongoDB property test: the value went to overflow as it was, and jsonb
+    # refused its NUL (UntranslatableCharacterError): the document was dead-lettered.
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    await dest.write_batch(db, [up(db, "a", {"n": 1, "m": 2}, 1)])
+    await dest.apply([up(db, "b", {"n": "x\x00", "m": [{"k\x00": "v\x00"}]}, 2),
+                      patch(db, "a", 3, set={"n": {"d\x00": 1}})], {}, "g")
+    got = await table_rows(pg, db)
+    assert got["b"]["n"] is None and got["b"]["m"] is None and got["a"]["n"] is None
+    ovf = {k: {c: orjson.loads(v["$json"]) for c, v in got[k]["_cartridge_overflow"].items()}
+           for k in ("a", "b")}
+    assert ovf == {"a": {"n": {"d\x00": 1}}, "b": {"n": "x\x00", "m": [{"k\x00": "v\x00"}]}}
+
+
 async def test_nested_ops_on_a_column_that_is_not_jsonb(make_dest: Maker, pg_schema_factory,
                                                         pg) -> None:
     dest = await make_dest()

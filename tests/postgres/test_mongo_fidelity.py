@@ -86,6 +86,18 @@ async def test_look_alike_ids_are_distinct_rows(make_dest: Maker, pg_schema_fact
     assert (await column_types(pg, db))["_id"] == "text"
 
 
+async def test_a_string_id_with_a_nul_lands(make_dest: Maker, pg_schema_factory, pg) -> None:
+    # Found by the MongoDB property test: the key text kept the NUL, which PostgreSQL's
+    # text refuses (CharacterNotInRepertoireError): the document was dead-lettered.
+    db = await pg_schema_factory()
+    ids = ["a\x00b", '"a\\u0000b"', "a\\u0000b"]
+    await land(make_dest, db, [event(db, i, {"n": n}, ts=1700000000000 + n)
+                               for n, i in enumerate(ids)])
+    got = await table_rows(pg, db)
+    assert {k: r["n"] for k, r in got.items()} == {
+        '"a\\u0000b"': 0, '"\\"a\\\\u0000b\\""': 1, "a\\u0000b": 2}
+
+
 # --------------------------------------------------------------------------- item 10
 
 
