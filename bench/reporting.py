@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hoststats import curve_table
 from measure import BENCH, fmt, fmt_rate
 from scenarios import TARGETS
 
@@ -75,6 +76,8 @@ def tables(results: dict[str, Any]) -> str:
                          f"{fmt(p['cpu_s'])} s" + ("" if p["state_ok"] else " — state wrong"))
         peers.append(f"| {r['scenario']} | {cells[0]} | {cells[1]} |")
     out += "\n".join(peers)
+    if results.get("workers_curve", {}).get("scenarios"):
+        out += "\n\n" + curve_table(results["workers_curve"])
     lat = results.get("latency")
     if lat and "p50_ms" in lat:
         out += (f"\n\nLatency at {lat['rate']:,} events/s for {results['args']['latency_seconds']}"
