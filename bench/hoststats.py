@@ -17,6 +17,9 @@ from typing import Any
 TICK = os.sysconf("SC_CLK_TCK")
 BUSY_HOST = 0.9  # above this share of every core, the machine itself is the limit
 FULL_CORE = 0.85  # a single-threaded process this busy cannot go faster
+# Above this share of the machine used by processes outside the bench, a point measures
+# the other jobs more than the sink: the limit says so.
+OTHERS_LOUD = 0.25
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -180,7 +183,8 @@ def name_limit(point: dict[str, Any], partitions: int) -> str:
     """What stops this point of the curve from going faster, from its CPU figures:
 
     1. more workers than partitions: the extra ones get nothing to read;
-    2. the host ≥ 90 % busy: the machine's cores (whoever uses them, shares listed);
+    2. the host ≥ 90 % busy: the machine's cores (whoever uses them, shares listed;
+       "taken by other processes" when more than a quarter of it is outside the bench);
     3. one process of a group at ≥ 0.85 of a core: that single-threaded process
        (ours: a worker's Python thread; PostgreSQL: one backend);
     4. the broker's JVM using ≥ 0.85 of a core (it is multi-threaded, so the group total);
@@ -196,8 +200,14 @@ def name_limit(point: dict[str, Any], partitions: int) -> str:
     if n > partitions:
         return f"the topic's {partitions} partitions ({n - partitions} workers idle)"
     if host is not None and host >= BUSY_HOST:
-        return (f"the machine's {cores} cores (host {host:.0%} busy: ours {pct(ours)}, "
-                f"PostgreSQL {pct(pg)}, broker {pct(broker)})")
+        known = sum(g.get("share") or 0 for g in (ours, pg, broker))
+        others = max(0.0, host - known)
+        shares = (f"host {host:.0%} busy: ours {pct(ours)}, PostgreSQL {pct(pg)}, "
+                  f"broker {pct(broker)}, other processes {others:.0%}")
+        if others > OTHERS_LOUD:
+            return f"the machine's {cores} cores, taken by other processes ({shares})"
+        return f"the machine's {cores} cores ({shares})"
+
     if (ours.get("busiest_process_cores") or 0) >= FULL_CORE:
         return "ours: a worker's Python thread at a full core (more workers would help)"
     if (pg.get("busiest_process_cores") or 0) >= FULL_CORE:

@@ -100,7 +100,11 @@ def test_the_limit_is_named_from_the_cpu_figures() -> None:
     assert name(point(6, 0.99), 4) == "the topic's 4 partitions (2 workers idle)"
     busy = name(point(2, 0.98, ours=1.3, pg=0.4, broker=0.2), 4)
     assert busy == ("the machine's 2 cores (host 98% busy: ours 65%, PostgreSQL 20%, "
-                    "broker 10%)")
+                    "broker 10%, other processes 3%)")
+    # A loaded machine: the point says the cores went to someone else.
+    assert name(point(1, 1.0, ours=0.5, pg=0.1, broker=0.06), 4) == (
+        "the machine's 2 cores, taken by other processes (host 100% busy: ours 25%, "
+        "PostgreSQL 5%, broker 3%, other processes 67%)")
     assert name(point(1, 0.6, ours_max=0.95), 4).startswith("ours: a worker's Python thread")
     assert name(point(1, 0.6, pg_max=0.9), 4) == "PostgreSQL: one backend at a full core"
     assert name(point(1, 0.6, broker=0.9), 4) == "the broker (0.9 cores)"
