@@ -98,6 +98,8 @@ def point(workers: int, host: float | None, *, ours: float = 0.5, ours_max: floa
 def test_the_limit_is_named_from_the_cpu_figures() -> None:
     name = hoststats.name_limit
     assert name(point(6, 0.99), 4) == "the topic's 4 partitions (2 workers idle)"
+    assert name(point(5, 0.99), 4) == "the topic's 4 partitions (1 workers idle)"
+    assert name(point(4, 0.5), 4).startswith("not CPU")
     busy = name(point(2, 0.98, ours=1.3, pg=0.4, broker=0.2), 4)
     assert busy == ("the machine's 2 cores (host 98% busy: ours 65%, PostgreSQL 20%, "
                     "broker 10%, other processes 3%)")
@@ -127,6 +129,9 @@ def test_the_curve_table_shows_speed_up_shares_and_limits() -> None:
     assert rows[2] == ("| 2 | 52,000 (state WRONG) | 1.30x | 98% | 30% | 5% | — | — | "
                        "the machine's 2 cores |")
     assert rows[3] == "| 4 | failed: exit 1: boom | | | | | | | |"
+    # Without a run of one worker there is nothing to compare with.
+    alone = hoststats.curve_table({"scenarios": {"a": [p2, p4]}})
+    assert "| 2 | 52,000 (state WRONG) | — | 98% |" in alone
     # The report (stdout and the README block) carries the table when the run had a curve.
     results = {"scenarios": [], "workers_curve": {"scenarios": {"a": [p1]}}}
     assert rows[1] in reporting.tables(results)
