@@ -222,15 +222,18 @@ def curve_table(curve: dict[str, Any]) -> str:
     out = []
     for scen, points in curve.get("scenarios", {}).items():
         out.append(f"`--workers N`, scenario {scen} (same data per N, own table each):\n")
-        out.append("| N | events/s (steady) | speed-up | host CPU | PostgreSQL CPU | broker CPU "
-                   "| ours CPU s | peak RSS (sum) | limit |")
+        out.append("| N | events/s (steady) | speed-up (steady) | host CPU | PostgreSQL CPU "
+                   "| broker CPU | ours CPU s | peak RSS (sum) | limit |")
         out.append("|---|---|---|---|---|---|---|---|---|")
-        base = next((p.get("rate") for p in points if p["workers"] == 1), None)
+        one = next((p for p in points if p["workers"] == 1), {})
+        base, base_steady = one.get("rate"), one.get("steady")
         for p in points:
             if not p.get("rate"):
                 out.append(f"| {p['workers']} | failed: {p.get('note', '')} | | | | | | | |")
                 continue
             speed = f"{p['rate'] / base:.2f}x" if base else "—"
+            if base_steady and p.get("steady"):  # start-up and group joins left out
+                speed += f" ({p['steady'] / base_steady:.2f}x)"
             steady = f" ({p['steady']:,.0f})" if p.get("steady") else ""
             ok = "" if p.get("state_ok", True) else " (state WRONG)"
 
@@ -248,5 +251,6 @@ def curve_table(curve: dict[str, Any]) -> str:
                 f"{'—' if rss is None else f'{rss:.0f} MB'} | {p.get('limit', '')} |")
         out.append("")
     out.append("CPU columns: share of all the machine's cores during the run (wall time x "
-               "cores), from /proc; speed-up against N = 1.")
+               "cores), from /proc; speed-up against N = 1, of the wall-time rate (start-up "
+               "included) and of the steady rate.")
     return "\n".join(out)

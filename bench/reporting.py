@@ -178,7 +178,7 @@ def report(results: dict[str, Any], stem: Path, *, readme: bool) -> int:
     """Print the tables, write ``<stem>.png`` and, with ``readme``, the README blocks."""
     text = tables(results)
     print("\n" + text)
-    chart(results, stem.with_suffix(".png"))
+    chart(results, stem.with_name(stem.name + ".png"))  # not with_suffix: "scale0.1"
     if readme:
         name = stem.name
         head = (f"Run of {results['started']} (scale {results['args']['scale']}, load average "

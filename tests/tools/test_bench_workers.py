@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,20 +119,21 @@ def test_the_curve_table_shows_speed_up_shares_and_limits() -> None:
     p1 = point(1, 0.62, ours_max=0.97) | {"rate": 40_000.0, "steady": 45_000.0,
                                          "state_ok": True, "limit": "ours: one thread"}
     p1["ours"] |= {"cpu_s": 20.5, "peak_rss_mb_sum": 150.0}
-    p2 = point(2, 0.98, pg=0.6) | {"rate": 52_000.0, "steady": None, "state_ok": False,
+    p2 = point(2, 0.98, pg=0.6) | {"rate": 52_000.0, "steady": 72_000.0, "state_ok": False,
                                   "limit": "the machine's 2 cores"}
     p4 = {"workers": 4, "rate": None, "note": "exit 1: boom"}
     text = hoststats.curve_table({"scenarios": {"a": [p1, p2, p4]}})
     rows = [ln for ln in text.splitlines() if ln.startswith("| ")]
-    assert rows[0].startswith("| N | events/s (steady) | speed-up | host CPU | PostgreSQL CPU")
-    assert rows[1] == ("| 1 | 40,000 (45,000) | 1.00x | 62% | 5% | 5% | 20.5 | 150 MB | "
+    assert rows[0].startswith("| N | events/s (steady) | speed-up (steady) | host CPU | "
+                              "PostgreSQL CPU")
+    assert rows[1] == ("| 1 | 40,000 (45,000) | 1.00x (1.00x) | 62% | 5% | 5% | 20.5 | 150 MB | "
                        "ours: one thread |")
-    assert rows[2] == ("| 2 | 52,000 (state WRONG) | 1.30x | 98% | 30% | 5% | — | — | "
-                       "the machine's 2 cores |")
+    assert rows[2] == ("| 2 | 52,000 (72,000) (state WRONG) | 1.30x (1.60x) | 98% | 30% | 5% "
+                       "| — | — | the machine's 2 cores |")
     assert rows[3] == "| 4 | failed: exit 1: boom | | | | | | | |"
     # Without a run of one worker there is nothing to compare with.
     alone = hoststats.curve_table({"scenarios": {"a": [p2, p4]}})
-    assert "| 2 | 52,000 (state WRONG) | — | 98% |" in alone
+    assert "| 2 | 52,000 (72,000) (state WRONG) | — | 98% |" in alone
     # The report (stdout and the README block) carries the table when the run had a curve.
     results = {"scenarios": [], "workers_curve": {"scenarios": {"a": [p1]}}}
     assert rows[1] in reporting.tables(results)
@@ -154,3 +156,11 @@ def test_worker_counts_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> N
         with pytest.raises(SystemExit) as exc:
             run.main(argv)
         assert exc.value.code == 2
+
+
+def test_the_chart_of_a_scaled_run_keeps_its_scale_in_the_name(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    drawn: list[Path] = []
+    monkeypatch.setattr(reporting, "chart", lambda _results, path: drawn.append(path))
+    reporting.report({"scenarios": []}, tmp_path / "2026-12-04-scale0.1", readme=False)
+    assert drawn == [tmp_path / "2026-12-04-scale0.1.png"]
