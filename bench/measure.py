@@ -84,12 +84,13 @@ async def run_process(
     cmd: list[str], logfile: Path, *, done: Callable[[], Awaitable[bool]] | None = None,
     failed: Callable[[], Awaitable[str | None]] | None = None,
     sample: Callable[[float], Awaitable[None]] | None = None, limit_s: float = 3600,
-    env: dict[str, str] | None = None,
+    env: dict[str, str] | None = None, watch: Callable[[int], None] | None = None,
 ) -> tuple[float | None, int | None, float | None, float | None, str]:
     """Spawn ``cmd``; return (seconds, exit code, peak RSS MB, CPU s, note).
 
     Without ``done``: seconds = spawn → exit. With ``done``: seconds = spawn → ``done()``
-    true, then SIGTERM and reap (rusage covers the whole life)."""
+    true, then SIGTERM and reap (rusage covers the whole life). ``watch`` is called with
+    the pid on every poll while the process runs."""
     t0 = time.perf_counter()
     proc = spawn(cmd, logfile, env)
     seconds: float | None = None
@@ -100,6 +101,8 @@ async def run_process(
     try:
         while True:
             hwm = max(hwm, peak_rss_kb(proc.pid))
+            if watch is not None:
+                watch(proc.pid)
             pid, status, rusage = reap(proc.pid, block=False)
             now = time.perf_counter() - t0
             if pid:

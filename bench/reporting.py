@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hoststats import curve_table
 from measure import BENCH, fmt, fmt_rate
 from scenarios import TARGETS
 
@@ -75,6 +76,8 @@ def tables(results: dict[str, Any]) -> str:
                          f"{fmt(p['cpu_s'])} s" + ("" if p["state_ok"] else " — state wrong"))
         peers.append(f"| {r['scenario']} | {cells[0]} | {cells[1]} |")
     out += "\n".join(peers)
+    if results.get("workers_curve", {}).get("scenarios"):
+        out += "\n\n" + curve_table(results["workers_curve"])
     lat = results.get("latency")
     if lat and "p50_ms" in lat:
         out += (f"\n\nLatency at {lat['rate']:,} events/s for {results['args']['latency_seconds']}"
@@ -87,7 +90,11 @@ def tables(results: dict[str, Any]) -> str:
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the `bench` extra is not installed: the tables still matter
+        print(f"no chart {path.name}: matplotlib is missing (pip install -e '.[bench]')")
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -171,7 +178,7 @@ def report(results: dict[str, Any], stem: Path, *, readme: bool) -> int:
     """Print the tables, write ``<stem>.png`` and, with ``readme``, the README blocks."""
     text = tables(results)
     print("\n" + text)
-    chart(results, stem.with_suffix(".png"))
+    chart(results, stem.with_name(stem.name + ".png"))  # not with_suffix: "scale0.1"
     if readme:
         name = stem.name
         head = (f"Run of {results['started']} (scale {results['args']['scale']}, load average "

@@ -2,6 +2,7 @@
 
     python bench/run.py [--scale 1.0] [--scenarios a,b,c,d,e] [--peers quix,connect]
                         [--avro] [--no-latency] [--no-profile] [--readme] [--reuse-stack]
+                        [--workers-curve auto|none|1,2,4]
 
 ``make bench`` runs it at full scale with ``--avro --readme``. It starts its own local
 stack in ``.warp/bench-stack`` (purged first unless ``--reuse-stack``), never anyone
@@ -24,8 +25,10 @@ else's servers. Per scenario (see ``bench/loadgen.py``):
    and for partial updates the nested ``metadata.plan``); a peer whose state is wrong gets
    no ratio, the reason is reported.
 
-Then the latency run (2,000 events/s for 30 s while our sink runs as a service) and the
-profiles of scenarios a and c (``bench/profile_ours.py``). Output: tables on stdout,
+Then the ``--workers N`` curve (``bench/workers_curve.py``: ours with 1, 2, ... workers on
+scenarios a and b's data, host/PostgreSQL/broker CPU from /proc, the limit named), the
+latency run (2,000 events/s for 30 s while our sink runs as a service) and the profiles of
+scenarios a and c (``bench/profile_ours.py``). Output: tables on stdout,
 ``bench/results/<date>[-scaleX].json`` and ``.png``, and with ``--readme`` the tables in
 ``bench/README.md`` between the ``bench:results`` markers.
 
@@ -60,6 +63,7 @@ from peers import connect as connect_peer  # noqa: E402
 from reporting import report  # noqa: E402
 from scenarios import Bench  # noqa: E402
 from systems import ensure_quix, versions  # noqa: E402
+from workers_curve import parse_curve, workers_curve  # noqa: E402
 
 from sink.config.model import DEFAULT_FLUSH_RECORDS  # noqa: E402
 from sink.stack.local import LocalStack  # noqa: E402
@@ -107,6 +111,12 @@ async def amain(args: argparse.Namespace) -> int:
     try:
         for name in args.scenarios:
             results["scenarios"].append(await bench.scenario(name))
+        if args.workers_curve:
+            # The broker's pid can read 0 right after a start (the JVM not yet in /proc).
+            pids = {"postgres": info.pg_pid, "broker": info.kafka_pid or stack.kafka.pid() or 0}
+            results["workers_curve"] = await workers_curve(
+                bench, results["scenarios"], args.workers_curve, pids,
+                tuple(args.workers_curve_scenarios))
         if args.latency:
             results["latency"] = await bench.latency()
             log(f"latency: {results['latency']}")
@@ -142,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="multiply every scenario's size (0.05 while developing)")
     ap.add_argument("--scenarios", default="a,b,c,d,e", type=lambda s: s.split(","))
     ap.add_argument("--peers", default="quix,connect",
-                    type=lambda s: [p for p in s.split(",") if p])
+                    type=lambda s: [p for p in s.split(",") if p and p != "none"],
+                    help="quix,connect; none (or empty) runs no peer")
+    ap.add_argument("--workers-curve", default="auto", metavar="N,N,...",
+                    help="after the scenarios, run ours with --workers N for each N on the "
+                    "same data (auto: 1, 2, ... up to the cores and partitions; none: skip)")
+    ap.add_argument("--workers-curve-scenarios", default="a,b",
+                    type=lambda s: [x for x in s.split(",") if x],
+                    help="which of the run scenarios get a workers curve")
     ap.add_argument("--avro", action="store_true", help="also run ours on an Avro copy")
     ap.add_argument("--no-latency", dest="latency", action="store_false")
     ap.add_argument("--no-profile", dest="profile", action="store_false")
@@ -166,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         return report(json.loads(args.from_json.read_text()), args.from_json.with_suffix(""),
                       readme=args.readme)
+    try:
+        args.workers_curve = parse_curve(args.workers_curve)
+    except ValueError as exc:
+        ap.error(str(exc))
+    unknown = [p for p in args.peers if p not in ("quix", "connect")]
+    if unknown:
+        ap.error(f"unknown peers {unknown}; choose from quix, connect or none")
     bad = [s for s in args.scenarios if s not in loadgen.SCENARIOS]
     if bad:
         ap.error(f"unknown scenarios {bad}; choose from {sorted(loadgen.SCENARIOS)}")

@@ -131,6 +131,7 @@ class Bench(Systems):
         res["systems"] = {k: asdict(v) for k, v in systems.items()}
         res["avro_note"] = loaded.avro_note
         res["topics"] = asdict(timed)
+        res["setup_topics"] = asdict(setup) if setup is not None else None
         return res
 
     async def drop_tables(self, name: str, collection: str) -> None:

@@ -98,7 +98,8 @@ class Systems:
 
     async def ours(self, name: str, topic: str, group: str, events: int, *,
                    schema: str | None = None, collection: str = "",
-                   avro: bool = False) -> Measured:
+                   avro: bool = False, workers: int = 1,
+                   watch: Callable[[int], None] | None = None) -> Measured:
         cfg = self.ours_config(name, topic, group, schema=schema, collection=collection,
                                avro=avro)
         samples: list[tuple[float, int]] = []
@@ -112,8 +113,10 @@ class Systems:
 
         m = Measured("ours" + (" (avro)" if avro else ""), events)
         cmd = [str(VENV_BIN / "warp-sink"), "run", "--config", str(cfg), "--until-caught-up"]
+        if workers != 1:
+            cmd += ["--workers", str(workers)]
         m.seconds, m.exit, m.peak_rss_mb, m.cpu_s, m.note = await run_process(
-            cmd, self.out / f"{name}.log", sample=sample)
+            cmd, self.out / f"{name}.log", sample=sample, watch=watch)
         if m.seconds:
             m.rate = events / m.seconds
             m.steady = steady_rate(samples, events)
