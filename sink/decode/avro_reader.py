@@ -244,9 +244,7 @@ class _Gen:
 
     # ------------------------------------------------------------------ composites
 
-    def _record_call(
-        self, schema: dict[str, Any], out: str, lines: list[str], depth: int
-    ) -> None:
+    def _record_call(self, schema: dict[str, Any], out: str, lines: list[str], depth: int) -> None:
         name = schema.get("name")
         if not isinstance(name, str):
             raise _Unsupported("record without a name")

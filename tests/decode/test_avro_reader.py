@@ -346,8 +346,12 @@ def test_non_canonical_bytes_read_as_fastavro_reads_them() -> None:
 
 def test_names_from_the_registry_never_become_code() -> None:
     name = "x'}; import os; os._exit(3) #\"\\\n"
-    schema = {"type": "record", "name": "R", "namespace": "a.b",
-              "fields": [{"name": name, "type": "long"}, {"name": "ok", "type": "string"}]}
+    schema = {
+        "type": "record",
+        "name": "R",
+        "namespace": "a.b",
+        "fields": [{"name": name, "type": "long"}, {"name": "ok", "type": "string"}],
+    }
     ws = writer_schema(schema)
     data = encode(ws.parsed, {name: 5, "ok": "y"})
     assert _read_avro(framed(data), ws, "value") == {name: 5, "ok": "y"}
@@ -357,8 +361,11 @@ def test_names_from_the_registry_never_become_code() -> None:
 
 
 def test_recursive_schemas_fall_back_to_fastavro() -> None:
-    schema = {"type": "record", "name": "Node", "fields": [
-        {"name": "v", "type": "long"}, {"name": "next", "type": ["null", "Node"]}]}
+    schema = {
+        "type": "record",
+        "name": "Node",
+        "fields": [{"name": "v", "type": "long"}, {"name": "next", "type": ["null", "Node"]}],
+    }
     ws = SchemaRegistry("http://registry.invalid").add(1, schema)
     assert ws.reader is None
     value = {"v": 1, "next": {"v": 2, "next": None}}
