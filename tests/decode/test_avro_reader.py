@@ -378,3 +378,16 @@ def test_switch_turns_the_generated_reader_off(monkeypatch: pytest.MonkeyPatch) 
     assert SchemaRegistry("http://registry.invalid").add(1, '"long"').reader is None
     monkeypatch.delenv("WARP_AVRO_READER")
     assert SchemaRegistry("http://registry.invalid").add(1, '"long"').reader is not None
+
+
+def test_deep_schemas_still_get_a_reader() -> None:
+    """Nesting past what one Python function may hold moves into functions of its own."""
+    schema: Any = "long"
+    value: Any = 7
+    for i in range(20):  # 60 schema levels: past one function, inside _MAX_DEPTH
+        schema = {"type": "record", "name": f"R{i}", "fields": [
+            {"name": "a", "type": ["null", {"type": "array", "items": schema}]}]}  # fmt: skip
+        value = {"a": [value, value] if i % 5 == 0 else [value]}
+    ws = writer_schema(schema)
+    data = encode(ws.parsed, value)
+    assert _read_avro(framed(data), ws, "value") == fastavro_read(data, ws.parsed)[0] == value
