@@ -391,3 +391,15 @@ def test_deep_schemas_still_get_a_reader() -> None:
     ws = writer_schema(schema)
     data = encode(ws.parsed, value)
     assert _read_avro(framed(data), ws, "value") == fastavro_read(data, ws.parsed)[0] == value
+
+
+def test_schemas_too_deep_to_generate_fall_back_to_fastavro() -> None:
+    schema: Any = "long"
+    for i in range(150):
+        schema = {"type": "record", "name": f"D{i}", "fields": [{"name": "a", "type": schema}]}
+    ws = SchemaRegistry("http://registry.invalid").add(1, json.dumps(schema))
+    assert ws.reader is None
+    value: Any = 3
+    for _ in range(150):
+        value = {"a": value}
+    assert _read_avro(framed(encode(ws.parsed, value)), ws, "value") == value
