@@ -403,3 +403,24 @@ def test_schemas_too_deep_to_generate_fall_back_to_fastavro() -> None:
     for _ in range(150):
         value = {"a": value}
     assert _read_avro(framed(encode(ws.parsed, value)), ws, "value") == value
+
+
+def test_named_types_used_again_by_name() -> None:
+    money = {"type": "fixed", "name": "Money", "namespace": "m", "size": 6,
+             "logicalType": "decimal", "precision": 12, "scale": 2}  # fmt: skip
+    color = {"type": "enum", "name": "Color", "namespace": "m", "symbols": ["RED", "BLUE"]}
+    point = {"type": "record", "name": "Point", "namespace": "m",
+             "fields": [{"name": "x", "type": "double"}, {"name": "c", "type": color}]}  # fmt: skip
+    schema = {"type": "record", "name": "Outer", "namespace": "m", "fields": [
+        {"name": "price", "type": money}, {"name": "cost", "type": ["null", "m.Money"]},
+        {"name": "a", "type": point}, {"name": "b", "type": ["null", "Point"]},
+        {"name": "tint", "type": "Color"},
+        {"name": "path", "type": {"type": "array", "items": "m.Point"}}]}  # fmt: skip
+    ws = writer_schema(schema)
+    value = {"price": Decimal("12.34"), "cost": Decimal("-0.05"),
+             "a": {"x": 1.5, "c": "BLUE"}, "b": {"x": -2.0, "c": "RED"}, "tint": "RED",
+             "path": [{"x": 0.0, "c": "RED"}, {"x": 3.25, "c": "BLUE"}]}  # fmt: skip
+    data = encode(ws.parsed, value)
+    expected, _ = fastavro_read(data, ws.parsed)
+    got = _read_avro(framed(data), ws, "value")
+    assert same(got, expected) and got == value
