@@ -8,7 +8,8 @@ Inside: ``framing`` (converter formats, the Confluent header), ``envelope`` (whi
 Debezium envelope a message is), ``mongo``, ``connect`` and ``flat`` (one envelope family
 each), ``schema`` (Connect/Avro schemas as the decoder reads them), ``extjson`` and
 ``extjson_key`` (MongoDB extended JSON), ``jsontext`` (JSON with exact numbers),
-``common`` (options and helpers every envelope shares), ``registry`` (the HTTP client).
+``common`` (options and helpers every envelope shares), ``registry`` (the HTTP client),
+``avro_reader`` (an Avro reader generated per writer schema).
 Other layers import from this module only.
 """
 

@@ -6,8 +6,9 @@ Key and value formats are independent:
   (detected per message; see :func:`sink.decode.envelope.decode_json`).
 * ``avro`` — the Confluent wire format: magic byte ``0``, the 4-byte big-endian schema id,
   then Avro binary written with that (writer) schema. The schema comes from the
-  :class:`~sink.decode.registry.SchemaRegistry` (cached by id) and the datum is read with
-  fastavro's ``schemaless_reader``; the envelope then goes through
+  :class:`~sink.decode.registry.SchemaRegistry` (cached by id) and the datum is read by
+  the reader generated for that schema (:mod:`sink.decode.avro_reader`; fastavro's
+  ``schemaless_reader`` for the schemas it does not handle); the envelope then goes through
   :func:`~sink.decode.envelope.decode_envelope` with the cached
   :class:`~sink.decode.schema.SchemaNode`.
 * ``string`` (keys only) — StringConverter text. Connect renders a one-field key struct as
@@ -200,18 +201,23 @@ class MessageDecoder:
 
 def _read_avro(data: bytes, ws: WriterSchema, what: str) -> Any:
     """The Avro datum after the 5-byte header, read with the writer schema."""
-    fo = BytesIO(data)
-    fo.seek(_HEADER)
+    reader = ws.reader
     try:
-        obj = schemaless_reader(fo, ws.parsed, None)
+        if reader is not None:
+            obj, end = reader(data, _HEADER)
+        else:
+            fo = BytesIO(data)
+            fo.seek(_HEADER)
+            obj = schemaless_reader(fo, ws.parsed, None)
+            end = fo.tell()
     except RecursionError:
         raise fail("too_deep", f"{what}: Avro datum nested too deeply") from None
     except Exception as exc:  # EOFError, IndexError, UnicodeDecodeError, ValueError...
         detail = str(exc)[:120] or "unexpected end of data"
         raise fail("bad_avro", f"{what}: cannot read Avro with schema id {ws.schema_id}: "
                                f"{type(exc).__name__}: {detail}") from None  # fmt: skip
-    if fo.tell() != len(data):
-        left = len(data) - fo.tell()
+    if end != len(data):
+        left = len(data) - end
         raise fail("bad_avro", f"{what}: {left} bytes left after the Avro datum "
                                f"(is schema id {ws.schema_id} the writer schema?)")  # fmt: skip
     return obj

@@ -2,7 +2,8 @@
 
 * ``GET /schemas/ids/{id}`` → the writer schema of a Confluent-framed message
   (``schemaType`` absent means AVRO). Each id is fetched once: the parsed fastavro schema
-  and the decoder's :class:`~sink.decode.schema.SchemaNode` are cached by id (ids are
+  the decoder's :class:`~sink.decode.schema.SchemaNode` and the reader generated for the
+  schema (:mod:`sink.decode.avro_reader`) are cached by id (ids are
   immutable in a registry). :meth:`SchemaRegistry.cached` is the synchronous lookup the
   decoder's fast path uses; :meth:`SchemaRegistry.get` fetches on a miss (concurrent misses
   of one id share one request).
@@ -56,6 +57,7 @@ import orjson
 import structlog
 from fastavro import parse_schema
 
+from sink.decode.avro_reader import AvroReader, compile_reader, enabled
 from sink.decode.schema import SchemaNode, schema_node
 from sink.errors import ConfigError, DecodeError, TransientError
 
@@ -81,6 +83,7 @@ class WriterSchema:
     text: str  # the schema as the registry returned it
     parsed: Any  # fastavro's parsed form (pass to schemaless_reader)
     node: SchemaNode | None  # the decoder's view (connect.name, logical types)
+    reader: AvroReader | None = None  # generated for this schema; None: use fastavro
 
 
 class _HttpStatus(Exception):
@@ -282,7 +285,8 @@ class SchemaRegistry:
                 f"{str(exc)[:200]}",
                 code="bad_schema",
             ) from None
-        return WriterSchema(schema_id, "AVRO", text, parsed, node)
+        reader = compile_reader(parsed) if enabled() else None
+        return WriterSchema(schema_id, "AVRO", text, parsed, node, reader)
 
     def _remember_missing(self, schema_id: int) -> None:
         self._missing[schema_id] = time.monotonic() + self.not_found_ttl
