@@ -1,0 +1,116 @@
+"""Hostile source (attack pass): extreme dates and times as PRIMARY KEY columns. A relational
+table keyed by a date or a timestamp receives the values the extremes work writes exactly in
+data columns (year 1, 9999, BC, past 9999, ±infinity): the key column must hold the same
+value the source row had, on the statement and the COPY path, and a delete must find it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sink.decode.envelope import DecoderOptions, decode_json
+from sink.records import Record
+from tests.postgres.support import Maker
+
+pytestmark = pytest.mark.integration
+
+DATE = {"type": "int32", "name": "io.debezium.time.Date"}
+US_TS = {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}
+# (the key column's schema, its PostgreSQL type, [(wire value, the source literal)])
+KEYS = {
+    "date": (DATE, "date", [(-719162, "0001-01-01"), (2932896, "9999-12-31"),
+                            (-735160, "0044-03-15 BC"), (2145042905, "5874897-12-31"),
+                            (-622191234, "infinity"), (-625821272, "-infinity"),
+                            (19000, "2022-01-08")]),
+    "ts": (US_TS, "timestamp without time zone",
+           [(-62135596800000000, "0001-01-01 00:00:00"),
+            (253402300799999999, "9999-12-31 23:59:59.999999"),
+            (-63517780800000000, "0044-03-15 12:00:00 BC"),
+            (253402300800000000, "10000-01-01 00:00:00"),
+            (9223372036825200000, "infinity"), (1_700_000_000_000_000, "2023-11-14 22:13:20")]),
+    "interval": ({"type": "int64", "name": "io.debezium.time.MicroDuration"}, "interval",
+                 [(3_600_000_000, "01:00:00"), (-1, "-00:00:00.000001"), (0, "00:00:00")]),
+}
+
+
+def _event(db: str, schema: dict[str, Any], key: Any, n: int | None,
+           lsn: int) -> tuple[bytes, bytes]:
+    row = {"type": "struct", "name": "srv.x.t.Value", "optional": True,
+           "fields": [{"field": "k", **schema}, {"field": "n", "type": "int32",
+                                                "optional": True}]}
+    env = {"type": "struct", "name": "srv.x.t.Envelope", "fields": [
+        {**row, "field": "before"}, {**row, "field": "after"},
+        {"type": "struct", "field": "source", "fields": []}, {"type": "string", "field": "op"}]}
+    op = "u" if n is not None else "d"
+    image = {"k": key, "n": n}
+    payload = {"before": image if op == "d" else None, "after": image if op == "u" else None,
+               "op": op, "ts_ms": 1, "source": {"connector": "postgresql", "db": "db",
+                                               "schema": db, "table": "t", "ts_ms": 1,
+                                               "lsn": lsn}}
+    key_msg = {"schema": {"type": "struct", "fields": [{"field": "k", **schema}]},
+               "payload": {"k": key}}
+    return json.dumps(key_msg).encode(), json.dumps({"schema": env, "payload": payload}).encode()
+
+
+def _decode(db: str, schema: dict[str, Any], key: Any, n: int | None, lsn: int) -> Record:
+    k, v = _event(db, schema, key, n, lsn)
+    rec = decode_json(k, v, "srv.x.t", DecoderOptions())
+    assert isinstance(rec, Record), rec
+    return rec
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: key columns skip dates.exact_texts and the text encoding of travels_as_text types: "
+    "a TemporalText key (BC, past 9999, infinity) or any interval key cannot be encoded by "
+    "asyncpg: each record is dead-lettered bad_value on the statement path, and the COPY "
+    "path stops the service (FatalError 'internal error')"))
+@pytest.mark.parametrize("path", ["unnest", "copy"])
+@pytest.mark.parametrize("kind", sorted(KEYS))
+async def test_extreme_temporal_primary_keys_land_exactly(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, kind: str, path: str
+) -> None:
+    schema, pg_type, cases = KEYS[kind]
+    dest = await make_dest()
+    if path == "copy":
+        dest.stage_min_rows = 2
+    db = await pg_schema_factory()
+    await dest.write_batch(db, [_decode(db, schema, wire, i, 1000 + i)
+                                for i, (wire, _) in enumerate(cases)])
+    await pg.execute("SET TimeZone = 'UTC'")
+    got = {r["n"]: r["k"] for r in await pg.fetch(f'SELECT k::text AS k, n FROM "{db}".t')}
+    want = {i: await pg.fetchval(f"SELECT $1::text::{pg_type}::text", lit)
+            for i, (_, lit) in enumerate(cases)}
+    assert got == want
+    # every key is still its own row after the whole stream is replayed
+    await dest.write_batch(db, [_decode(db, schema, wire, i, 1000 + i)
+                                for i, (wire, _) in enumerate(cases)])
+    assert await pg.fetchval(f'SELECT count(*) FROM "{db}".t') == len(cases)
+    # a delete of each row finds it by its key
+    await dest.write_batch(db, [_decode(db, schema, wire, None, 5000 + i)
+                                for i, (wire, _) in enumerate(cases)])
+    live = await pg.fetchval(f'SELECT count(*) FROM "{db}".t WHERE NOT is_deleted')
+    assert live == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: key arrays go to asyncpg's binary date codec, which encodes date(1,1,1) and "
+    "date(9999,12,31) as -infinity/infinity: the key is silently changed (and 0001-01-01 "
+    "collides with a source row keyed -infinity)"))
+@pytest.mark.parametrize("path", ["unnest", "copy"])
+async def test_python_edge_dates_as_keys_are_not_turned_into_infinity(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, path: str
+) -> None:
+    """0001-01-01 and 9999-12-31 are ordinary Python dates, which asyncpg's binary codec
+    encodes as -infinity/infinity: as data they are written as text (dates.exact_texts); as
+    a key they must not silently become another value."""
+    dest = await make_dest()
+    if path == "copy":
+        dest.stage_min_rows = 2
+    db = await pg_schema_factory()
+    cases = [(-719162, "0001-01-01"), (2932896, "9999-12-31"), (19000, "2022-01-08")]
+    await dest.write_batch(db, [_decode(db, DATE, wire, i, 1000 + i)
+                                for i, (wire, _) in enumerate(cases)])
+    got = {r["n"]: r["k"] for r in await pg.fetch(f'SELECT k::text AS k, n FROM "{db}".t')}
+    assert got == {i: lit for i, (_, lit) in enumerate(cases)}
