@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sink.decode.envelope import DecoderOptions, decode_json
-from sink.records import Record
+from sink.records import Kind, Patch, Record
 from tests.postgres.support import Maker
 
 pytestmark = pytest.mark.integration
@@ -30,9 +30,14 @@ KEYS = {
             (-63517780800000000, "0044-03-15 12:00:00 BC"),
             (253402300800000000, "10000-01-01 00:00:00"),
             (9223372036825200000, "infinity"), (1_700_000_000_000_000, "2023-11-14 22:13:20")]),
-    "interval": ({"type": "int64", "name": "io.debezium.time.MicroDuration"}, "interval",
-                 [(3_600_000_000, "01:00:00"), (-1, "-00:00:00.000001"), (0, "00:00:00")]),
 }
+INTERVAL = ({"type": "int64", "name": "io.debezium.time.MicroDuration"}, "interval",
+            [(3_600_000_000, "01:00:00"), (-1, "-00:00:00.000001"), (0, "00:00:00"),
+             (86_400_000_000 * 400, "9600:00:00")])
+INET = ({"type": "string", "parameters": {"__debezium.source.column.type": "INET",
+                                          "__debezium.source.column.length": "2147483647",
+                                          "__debezium.source.column.scale": "0"}},
+        "inet", [("10.0.0.1", "10.0.0.1"), ("::1", "::1"), ("192.168.0.0/16", "192.168.0.0/16")])
 
 
 def _event(db: str, schema: dict[str, Any], key: Any, n: int | None,
@@ -62,16 +67,42 @@ def _decode(db: str, schema: dict[str, Any], key: Any, n: int | None, lsn: int) 
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG: key columns skip dates.exact_texts and the text encoding of travels_as_text types: "
-    "a TemporalText key (BC, past 9999, infinity) or any interval key cannot be encoded by "
-    "asyncpg: each record is dead-lettered bad_value on the statement path, and the COPY "
-    "path stops the service (FatalError 'internal error')"))
+    "BUG: key columns skip dates.exact_texts: a TemporalText key (BC, past 9999, "
+    "infinity) cannot be encoded by asyncpg: each record is dead-lettered bad_value on the "
+    "statement path, and the COPY path stops the service (FatalError 'internal error')"))
 @pytest.mark.parametrize("path", ["unnest", "copy"])
 @pytest.mark.parametrize("kind", sorted(KEYS))
 async def test_extreme_temporal_primary_keys_land_exactly(
     make_dest: Maker, pg_schema_factory: Any, pg: Any, kind: str, path: str
 ) -> None:
-    schema, pg_type, cases = KEYS[kind]
+    await _keys_land_and_delete(make_dest, pg_schema_factory, pg, KEYS[kind], path)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an interval key reaches asyncpg as a timedelta "
+                   "in a text[] parameter: dead-lettered, or the service stops on COPY")
+@pytest.mark.parametrize("path", ["unnest", "copy"])
+async def test_interval_primary_keys_upsert_replay_and_delete(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, path: str
+) -> None:
+    """Fixed: an interval key travelled to asyncpg as a timedelta in the text[] parameter
+    its column type uses (every record dead-lettered; on COPY the service stopped)."""
+    await _keys_land_and_delete(make_dest, pg_schema_factory, pg, INTERVAL, path)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the partial-update statement compares an inet "
+                   "key column with text (inet = text): the service stops")
+async def test_inet_primary_keys_take_partial_updates(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any
+) -> None:
+    """Fixed: the partial-update statement compared an inet (or interval) key column with
+    the key's text unconverted (``inet = text``): the service stopped (FatalError)."""
+    await _keys_land_and_delete(make_dest, pg_schema_factory, pg, INET, "unnest")
+
+
+async def _keys_land_and_delete(make_dest: Maker, pg_schema_factory: Any, pg: Any,
+                                spec: tuple[dict[str, Any], str, list[tuple[Any, str]]],
+                                path: str) -> None:
+    schema, pg_type, cases = spec
     dest = await make_dest()
     if path == "copy":
         dest.stage_min_rows = 2
@@ -87,6 +118,14 @@ async def test_extreme_temporal_primary_keys_land_exactly(
     await dest.write_batch(db, [_decode(db, schema, wire, i, 1000 + i)
                                 for i, (wire, _) in enumerate(cases)])
     assert await pg.fetchval(f'SELECT count(*) FROM "{db}".t') == len(cases)
+    # a partial update of each row finds it by its key
+    keys = [_decode(db, schema, wire, i, 1000 + i).key for i, (wire, _) in enumerate(cases)]
+    await dest.write_batch(db, [Record(db, "t", key, Kind.PATCH, "u",
+                                       patch=Patch(set={("n",): 100 + i}),
+                                       position=(3000 + i,))
+                                for i, key in enumerate(keys)])
+    got = {r["k"]: r["n"] for r in await pg.fetch(f'SELECT k::text AS k, n FROM "{db}".t')}
+    assert got == {want[i]: 100 + i for i in range(len(cases))}
     # a delete of each row finds it by its key
     await dest.write_batch(db, [_decode(db, schema, wire, None, 5000 + i)
                                 for i, (wire, _) in enumerate(cases)])
