@@ -15,7 +15,8 @@ from sink.postgres import types as pgtypes
 from sink.postgres.catalog import MAX_COLUMNS, TableInfo
 from sink.postgres.names import column_name
 from sink.postgres.reduce import Change
-from sink.postgres.types import JSONB, target_type
+from sink.postgres.schema_types import travels_as_text
+from sink.postgres.types import JSONB, adapt_column, target_type
 from sink.records import Kind, Record
 
 Plan = dict[str, tuple[str | None, str]]  # column -> (current type or None to add, new type)
@@ -31,6 +32,22 @@ def key_arrays(info: TableInfo, kts: list[Hashable]) -> list[list[Any]]:
     if len(info.primary_key) == 1:
         return [kts]
     return [list(c) for c in zip(*kts, strict=True)]
+
+
+def key_params(info: TableInfo, kts: list[Hashable]) -> list[list[Any]]:
+    """The key arrays as statement parameters: a key column of a type that travels as text
+    (interval, inet...) is passed as its text, as its data values are (`_key_match` casts it
+    back); an interval key as a timedelta in a text[] parameter is refused by asyncpg."""
+    arrays = key_arrays(info, kts)
+    return [key_param(info.columns[k], a) for k, a in zip(info.primary_key, arrays, strict=True)]
+
+
+def key_param(column: str, values: list[Any]) -> list[Any]:
+    """One key column's values as the parameter (`key_params`)."""
+    if not travels_as_text(column) or all(type(v) is str for v in values):
+        return values
+    stored, over = adapt_column(values, column)
+    return values if over else stored  # not representable: PostgreSQL refuses the record
 
 
 def columnar(info: TableInfo, docs: list[dict[str, Any]]) -> dict[str, list[Any]]:

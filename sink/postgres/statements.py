@@ -208,7 +208,9 @@ def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool)
     drop = scalar("text[]")
     nested_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.nested]
     ovf_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.ovf_nested]
-    keys = [col(element_type(info.columns[k])) for k in info.primary_key]
+    # a key of a type that travels as text (inet, interval) is cast back, as in _key_match
+    keys = [col(element_type(info.columns[k]), _cast(info.columns[k], ""))
+            for k in info.primary_key]
     tops = [col(element_type(info.columns[c]), _cast(info.columns[c], "")) for c in shape.top_set]
 
     def op_exprs(base: str, ops: tuple[str, ...], paths: list[str]) -> str:

@@ -33,7 +33,7 @@ from sink.postgres.outcome import (
     write_exact,
 )
 from sink.postgres.patches import write_patches
-from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_arrays, run_plan
+from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_params, run_plan
 from sink.postgres.reduce import (
     Change,
     encode_position,
@@ -231,7 +231,7 @@ async def _drop_applied(
     if not multi:
         return records, kts
     single = len(info.primary_key) == 1
-    arrays = [multi] if single else [list(c) for c in zip(*multi, strict=True)]
+    arrays = key_params(info, multi)
     rows = await conn.fetch(statements.stored_positions(info), *arrays)
     npk = len(info.primary_key)
     stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r[npk])
@@ -300,7 +300,7 @@ async def _upserts(
     cols: dict[str, list[Any]], opts: WriteOptions, result: TableResult,
 ) -> None:
     n = len(ups.kts)
-    arrays = key_arrays(info, ups.kts)
+    arrays = key_params(info, ups.kts)
     keys = list(arrays)
     overflow: dict[int, dict[str, Any]] = {}
     exact: dict[str, dict[int, str]] = {}
@@ -367,7 +367,7 @@ async def _deletes(
     key = ("delete", hard, opts.force)
     sql = info.sql.get(key) or info.sql.setdefault(key, statements.delete(info, hard, opts.force))
     await conn.execute(
-        sql, *key_arrays(info, [c.kt for c in dels]), [c.count for c in dels],
+        sql, *key_params(info, [c.kt for c in dels]), [c.count for c in dels],
         [_pos(c) for c in dels], [c.source_ts for c in dels], [c.tombstone_only for c in dels],
         [c.tomb_offset if c.tombstone_only else None for c in dels],
     )

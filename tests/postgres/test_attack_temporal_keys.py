@@ -78,8 +78,6 @@ async def test_extreme_temporal_primary_keys_land_exactly(
     await _keys_land_and_delete(make_dest, pg_schema_factory, pg, KEYS[kind], path)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an interval key reaches asyncpg as a timedelta "
-                   "in a text[] parameter: dead-lettered, or the service stops on COPY")
 @pytest.mark.parametrize("path", ["unnest", "copy"])
 async def test_interval_primary_keys_upsert_replay_and_delete(
     make_dest: Maker, pg_schema_factory: Any, pg: Any, path: str
@@ -89,8 +87,6 @@ async def test_interval_primary_keys_upsert_replay_and_delete(
     await _keys_land_and_delete(make_dest, pg_schema_factory, pg, INTERVAL, path)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the partial-update statement compares an inet "
-                   "key column with text (inet = text): the service stops")
 async def test_inet_primary_keys_take_partial_updates(
     make_dest: Maker, pg_schema_factory: Any, pg: Any
 ) -> None:
