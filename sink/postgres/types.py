@@ -126,6 +126,18 @@ def varchar_len(pg_type: str) -> int | None:
     return None
 
 
+def char_len(pg_type: str) -> int | None:
+    if pg_type.startswith("character(") and pg_type.endswith(")"):
+        return int(pg_type[len("character(") : -1])
+    return None
+
+
+def _longer_than(values: list[Any], n: int) -> bool:
+    """A string that does not fit char(n): PostgreSQL's explicit cast, which the statement
+    uses, would cut it silently (only trailing blanks may go)."""
+    return any(type(v) is str and len(v.rstrip(" ")) > n for v in values)
+
+
 def is_textual(pg_type: str) -> bool:
     return pg_type == TEXT or varchar_len(pg_type) is not None
 
@@ -187,6 +199,9 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     if current == REAL and fits_real(values):
         return None  # float32 values (a schema's float32): the real column holds them
     if current is not None:  # smallint, numeric(10,2)...: their base type's rules
+        n = char_len(current)
+        if n is not None and _longer_than(values, n):
+            return TEXT  # the source widened char(n): take longer strings as text
         current = base_of(current)
     if current is not None and types <= _AS_IS.get(current, frozenset()):
         if current not in (INTEGER, BIGINT):
