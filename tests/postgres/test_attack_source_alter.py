@@ -20,9 +20,12 @@ pytestmark = pytest.mark.integration
 
 
 def _rec(db: str, name: str, length: int, i: int, value: str) -> Record:
-    spec = {"type": "string", "parameters": {
+    spec: dict[str, Any] = {"type": "string", "parameters": {
         "__debezium.source.column.type": name, "__debezium.source.column.length": str(length),
         "__debezium.source.column.scale": "0"}}
+    if name in ("BIT", "VARBIT"):  # Debezium Bits: bytes, least significant byte first
+        spec = {**spec, "type": "bytes", "name": "io.debezium.data.Bits",
+                "parameters": {**spec["parameters"], "length": str(length)}}
     payload = pg_payload({"id": i, "s": value})
     payload["source"]["schema"], payload["source"]["lsn"] = db, 100 + i
     value_msg = {"schema": envelope_schema([("id", {"type": "int64"}), ("s", spec)]),
@@ -56,3 +59,33 @@ async def test_a_source_alter_to_a_longer_string_type_widens_the_column(
     assert got == {1: "abc", 2: "abcdefghij"}
     assert (await column_types(pg, db, "t"))["s"] in ("text", "character varying(10)",
                                                       "character(10)")
+
+
+# (type, old length, value, its bits, new length, new value, its bits)
+BITS = [("BIT", 4, "Cg==", "1010", 8, "pQ==", "10100101"),
+        ("VARBIT", 4, "Cg==", "1010", 8, "pQ==", "10100101"),
+        ("BIT", 8, "pQ==", "10100101", 4, "Cg==", "1010")]  # bit(8) would pad 1010 to 8
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: bit(n)/bit varying(n) columns never widen and their values are cast with an "
+    "explicit ::bit(n), which PostgreSQL cuts or zero-pads silently"))
+@pytest.mark.parametrize(("name", "n", "v", "first", "m", "w", "bits"), BITS)
+async def test_a_source_alter_to_a_longer_bit_string_keeps_every_bit(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, name: str, n: int, v: str, first: str,
+    m: int, w: str, bits: str
+) -> None:
+    """An explicit cast to bit(n)/bit varying(n) cuts a longer bit string (and bit(n) pads a
+    shorter one) silently: after the source altered the column, the new value is stored
+    as it is."""
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    bad: list[tuple[Record, WarpError]] = []
+
+    async def on_bad(failed: list[tuple[Record, WarpError]]) -> None:
+        bad.extend(failed)
+
+    await dest.apply([_rec(db, name, n, 1, v)], {}, "g", on_bad=on_bad)
+    await dest.apply([_rec(db, name, m, 2, w)], {}, "g", on_bad=on_bad)
+    got = {r["id"]: r["s"] for r in await pg.fetch(f'SELECT id, s::text AS s FROM "{db}".t')}
+    assert (got, bad) == ({1: first, 2: bits}, [])
