@@ -32,7 +32,7 @@ _BASE = {"smallint": "integer", "citext": "text", "character varying": "text"}
 _FROM_TEXT = frozenset({
     "inet", "cidr", "macaddr", "macaddr8", "xml", "json", "point", "money", "int4range",
     "int8range", "numrange", "tsrange", "tstzrange", "daterange", "citext", "hstore",
-    "character varying",
+    "character varying", "bit varying",
 })  # fmt: skip
 _FROM_TEXT_STEMS = ("bit(", "bit varying(", "character(")
 

@@ -138,6 +138,17 @@ def _longer_than(values: list[Any], n: int) -> bool:
     return any(type(v) is str and len(v.rstrip(" ")) > n for v in values)
 
 
+def _bits_misfit(column: str, values: list[Any]) -> bool:
+    """A bit string a ``bit(n)``/``bit varying(n)`` column would change: the explicit cast
+    the statement uses cuts a longer one, and pads a shorter one to bit(n), silently."""
+    fixed = column.startswith("bit(")
+    if not (fixed or column.startswith("bit varying(")) or not column.endswith(")"):
+        return False
+    n = int(column[column.index("(") + 1 : -1])
+    return any(type(v) is BitString and (len(v.bits) > n or (fixed and len(v.bits) != n))
+               for v in values)
+
+
 def is_textual(pg_type: str) -> bool:
     return pg_type == TEXT or varchar_len(pg_type) is not None
 
@@ -202,6 +213,8 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
         n = char_len(current)
         if n is not None and _longer_than(values, n):
             return TEXT  # the source widened char(n): take longer strings as text
+        if _bits_misfit(current, values):
+            return BIT_VARYING  # the source altered bit(n): hold every length exactly
         current = base_of(current)
     if current is not None and types <= _AS_IS.get(current, frozenset()):
         if current not in (INTEGER, BIGINT):

@@ -67,9 +67,6 @@ BITS = [("BIT", 4, "Cg==", "1010", 8, "pQ==", "10100101"),
         ("BIT", 8, "pQ==", "10100101", 4, "Cg==", "1010")]  # bit(8) would pad 1010 to 8
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: bit(n)/bit varying(n) columns never widen and their values are cast with an "
-    "explicit ::bit(n), which PostgreSQL cuts or zero-pads silently"))
 @pytest.mark.parametrize(("name", "n", "v", "first", "m", "w", "bits"), BITS)
 async def test_a_source_alter_to_a_longer_bit_string_keeps_every_bit(
     make_dest: Maker, pg_schema_factory: Any, pg: Any, name: str, n: int, v: str, first: str,
@@ -91,9 +88,6 @@ async def test_a_source_alter_to_a_longer_bit_string_keeps_every_bit(
     assert ([(r.offset, str(e)) for r, e in bad], got) == ([], {1: first, 2: bits})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an unbounded bit varying column is written with the sink's BitString, which "
-    "asyncpg cannot encode: every value is dead-lettered"))
 async def test_bits_without_a_length_land_in_an_unbounded_bit_varying(
     make_dest: Maker, pg_schema_factory: Any, pg: Any
 ) -> None:
