@@ -230,12 +230,8 @@ async def _drop_applied(
     multi = [kt for kt, n in seen.items() if n > 1]
     if not multi:
         return records, kts
-    single = len(info.primary_key) == 1
-    arrays = key_params(info, multi)
-    rows = await conn.fetch(statements.stored_positions(info), *arrays)
-    npk = len(info.primary_key)
-    stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r[npk])
-              for r in rows if r[npk] is not None}
+    rows = await conn.fetch(statements.stored_positions(info), *key_params(info, multi))
+    stored = {multi[r[0] - 1]: int(r[1]) for r in rows if r[1] is not None}
     if not stored:
         return records, kts
     kept: list[Record] = []
