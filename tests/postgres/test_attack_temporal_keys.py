@@ -30,6 +30,17 @@ KEYS = {
             (-63517780800000000, "0044-03-15 12:00:00 BC"),
             (253402300800000000, "10000-01-01 00:00:00"),
             (9223372036825200000, "infinity"), (1_700_000_000_000_000, "2023-11-14 22:13:20")]),
+    "time": ({"type": "int64", "name": "io.debezium.time.MicroTime"}, "time without time zone",
+             [(86_400_000_000, "24:00:00"), (0, "00:00:00"), (86_399_999_999, "23:59:59.999999")]),
+    "timetz": ({"type": "string", "name": "io.debezium.time.ZonedTime"}, "time with time zone",
+               [("24:00:00Z", "24:00:00+00"), ("12:00:00+05:30", "12:00:00+05:30"),
+                ("12:00:00Z", "12:00:00+00")]),
+    "tstz": ({"type": "string", "name": "io.debezium.time.ZonedTimestamp"},
+             "timestamp with time zone",
+             [("0001-01-01T00:00:00Z", "0001-01-01 00:00:00+00"),
+              ("0000-12-31T23:59:59Z", "0001-12-31 23:59:59+00 BC"),
+              ("+10000-01-01T00:00:00.5+02:00", "10000-01-01 00:00:00.5+02"),
+              ("infinity", "infinity"), ("-infinity", "-infinity")]),
 }
 INTERVAL = ({"type": "int64", "name": "io.debezium.time.MicroDuration"}, "interval",
             [(3_600_000_000, "01:00:00"), (-1, "-00:00:00.000001"), (0, "00:00:00"),
@@ -66,7 +77,7 @@ def _decode(db: str, schema: dict[str, Any], key: Any, n: int | None, lsn: int) 
     return rec
 
 
-@pytest.mark.parametrize("path", ["unnest", "copy"])
+@pytest.mark.parametrize("path", ["unnest", "copy", "merge", "merge-copy"])
 @pytest.mark.parametrize("kind", sorted(KEYS))
 async def test_extreme_temporal_primary_keys_land_exactly(
     make_dest: Maker, pg_schema_factory: Any, pg: Any, kind: str, path: str
@@ -95,8 +106,8 @@ async def _keys_land_and_delete(make_dest: Maker, pg_schema_factory: Any, pg: An
                                 spec: tuple[dict[str, Any], str, list[tuple[Any, str]]],
                                 path: str) -> None:
     schema, pg_type, cases = spec
-    dest = await make_dest()
-    if path == "copy":
+    dest = await make_dest(upsert_mode="merge" if path.startswith("merge") else "on_conflict")
+    if path.endswith("copy"):
         dest.stage_min_rows = 2
     db = await pg_schema_factory()
     await dest.write_batch(db, [_decode(db, schema, wire, i, 1000 + i)
