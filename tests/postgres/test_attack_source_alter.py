@@ -114,3 +114,48 @@ async def test_bits_without_a_length_land_in_an_unbounded_bit_varying(
     got = await pg.fetch(f'SELECT s::text AS s FROM "{db}".t')
     assert ([str(e) for _, e in bad], [r["s"] for r in got]) == ([], ["10100101"])
     assert (await column_types(pg, db, "t"))["s"] == "bit varying"
+
+
+POINT = {"type": "struct", "name": "io.debezium.data.geometry.Point", "fields": [
+    {"field": "x", "type": "double"}, {"field": "y", "type": "double"},
+    {"field": "wkb", "type": "bytes", "optional": True},
+    {"field": "srid", "type": "int32", "optional": True}]}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: the Point decoder takes only numbers as coordinates: a point with a NaN or "
+    "infinite coordinate (\"NaN\" as JsonConverter writes it) is dead-lettered bad_value"))
+@pytest.mark.parametrize("propagated", [False, True])
+async def test_a_point_with_nan_and_infinite_coordinates_lands(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, propagated: bool
+) -> None:
+    """PostgreSQL's point holds NaN and ±Infinity coordinates; Kafka's JsonConverter writes
+    such doubles as the strings "NaN"/"Infinity" (as it does for a plain double field,
+    which the sink reads)."""
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    spec = {**POINT, "parameters": {"__debezium.source.column.type": "POINT"}} if propagated \
+        else POINT
+    rows = {1: ("NaN", "-Infinity"), 2: ("Infinity", 1.5), 3: (0.5, 2.0)}
+    recs = []
+    for i, (x, y) in rows.items():
+        payload = pg_payload({"id": i, "p": {"x": x, "y": y, "wkb": None, "srid": None}})
+        payload["source"]["schema"], payload["source"]["lsn"] = db, 100 + i
+        value = {"schema": envelope_schema([("id", {"type": "int64"}), ("p", spec)]),
+                 "payload": payload}
+        key = {"schema": {"type": "struct", "fields": [{"field": "id", "type": "int64"}]},
+               "payload": {"id": i}}
+        rec = decode_json(json.dumps(key).encode(), json.dumps(value).encode(), "topic")
+        assert isinstance(rec, Record), rec
+        rec.topic, rec.partition, rec.offset = "topic", 0, i
+        recs.append(rec)
+    bad: list[tuple[Record, WarpError]] = []
+
+    async def on_bad(failed: list[tuple[Record, WarpError]]) -> None:
+        bad.extend(failed)
+
+    await dest.apply(recs, {}, "g", on_bad=on_bad)
+    got = {r["id"]: r["p"] for r in await pg.fetch(f'SELECT id, p::text AS p FROM "{db}".t')}
+    assert ([str(e) for _, e in bad], got) == (
+        [], {1: "(NaN,-Infinity)", 2: "(Infinity,1.5)", 3: "(0.5,2)"})
+    assert (await column_types(pg, db, "t"))["p"] == "point"
