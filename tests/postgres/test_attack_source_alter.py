@@ -122,9 +122,6 @@ POINT = {"type": "struct", "name": "io.debezium.data.geometry.Point", "fields": 
     {"field": "srid", "type": "int32", "optional": True}]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the Point decoder takes only numbers as coordinates: a point with a NaN or "
-    "infinite coordinate (\"NaN\" as JsonConverter writes it) is dead-lettered bad_value"))
 @pytest.mark.parametrize("propagated", [False, True])
 async def test_a_point_with_nan_and_infinite_coordinates_lands(
     make_dest: Maker, pg_schema_factory: Any, pg: Any, propagated: bool
