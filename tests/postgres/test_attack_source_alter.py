@@ -156,3 +156,46 @@ async def test_a_point_with_nan_and_infinite_coordinates_lands(
     assert ([str(e) for _, e in bad], got) == (
         [], {1: "(NaN,-Infinity)", 2: "(Infinity,1.5)", 3: "(0.5,2)"})
     assert (await column_types(pg, db, "t"))["p"] == "point"
+
+
+def _num(db: str, p: int, s: int, i: int, value: str) -> Record:
+    """A NUMERIC(p,s) column as decimal.handling.mode=string writes it."""
+    spec = {"type": "string", "parameters": {
+        "__debezium.source.column.type": "NUMERIC", "__debezium.source.column.length": str(p),
+        "__debezium.source.column.scale": str(s)}}
+    payload = pg_payload({"id": i, "s": value})
+    payload["source"]["schema"], payload["source"]["lsn"] = db, 100 + i
+    value_msg = {"schema": envelope_schema([("id", {"type": "int64"}), ("s", spec)]),
+                 "payload": payload}
+    key = {"schema": {"type": "struct", "fields": [{"field": "id", "type": "int64"}]},
+           "payload": {"id": i}}
+    rec = decode_json(json.dumps(key).encode(), json.dumps(value_msg).encode(), "topic")
+    assert isinstance(rec, Record)
+    rec.topic, rec.partition, rec.offset = "topic", 0, i
+    return rec
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a numeric(p,s) column never widens when the source widens the column: a value "
+    "with more digits is dead-lettered (numeric field overflow), one with more scale is "
+    "rounded silently"))
+@pytest.mark.parametrize(("old", "new", "value"), [
+    ((5, 2), (10, 2), "12345678.90"),  # more digits: numeric(5,2) would refuse it
+    ((10, 2), (10, 4), "1.2345"),  # more scale: numeric(10,2) would round it to 1.23
+])
+async def test_a_source_alter_to_a_wider_numeric_keeps_the_value(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, old: tuple[int, int],
+    new: tuple[int, int], value: str
+) -> None:
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    bad: list[tuple[Record, WarpError]] = []
+
+    async def on_bad(failed: list[tuple[Record, WarpError]]) -> None:
+        bad.extend(failed)
+
+    await dest.apply([_num(db, *old, 1, "1.50")], {}, "g", on_bad=on_bad)
+    assert (await column_types(pg, db, "t"))["s"] == f"numeric({old[0]},{old[1]})"
+    await dest.apply([_num(db, *new, 2, value)], {}, "g", on_bad=on_bad)
+    got = {r["id"]: r["s"] for r in await pg.fetch(f'SELECT id, s::text AS s FROM "{db}".t')}
+    assert ([str(e) for _, e in bad], got.get(2)) == ([], value)
