@@ -149,6 +149,22 @@ def _bits_misfit(column: str, values: list[Any]) -> bool:
                for v in values)
 
 
+def _numeric_misfit(column: str, values: list[Any]) -> bool:
+    """A number a ``numeric(p,s)`` column would refuse (too many digits) or round (more
+    scale): the source widened its column."""
+    if not (column.startswith("numeric(") and column.endswith(")")):
+        return False
+    p, s = (int(x) for x in column[8:-1].split(","))
+    if s < 0:  # PostgreSQL 15's negative scale (a table made by hand): rounding is its point
+        return False
+    for v in values:
+        if type(v) in (Decimal, int) and (v := Decimal(v)).is_finite():
+            exp = int(v.as_tuple().exponent)
+            if max(0, -exp) > s or len(v.as_tuple().digits) + exp > p - s:
+                return True
+    return False
+
+
 def is_textual(pg_type: str) -> bool:
     return pg_type == TEXT or varchar_len(pg_type) is not None
 
@@ -213,6 +229,8 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
         n = char_len(current)
         if n is not None and _longer_than(values, n):
             return TEXT  # the source widened char(n): take longer strings as text
+        if _numeric_misfit(current, values):
+            return NUMERIC  # the source widened numeric(p,s): every value as it is
         if _bits_misfit(current, values):
             return BIT_VARYING  # the source altered bit(n): hold every length exactly
         current = base_of(current)

@@ -175,10 +175,6 @@ def _num(db: str, p: int, s: int, i: int, value: str) -> Record:
     return rec
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a numeric(p,s) column never widens when the source widens the column: a value "
-    "with more digits is dead-lettered (numeric field overflow), one with more scale is "
-    "rounded silently"))
 @pytest.mark.parametrize(("old", "new", "value"), [
     ((5, 2), (10, 2), "12345678.90"),  # more digits: numeric(5,2) would refuse it
     ((10, 2), (10, 4), "1.2345"),  # more scale: numeric(10,2) would round it to 1.23
