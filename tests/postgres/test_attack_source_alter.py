@@ -195,3 +195,46 @@ async def test_a_source_alter_to_a_wider_numeric_keeps_the_value(
     await dest.apply([_num(db, *new, 2, value)], {}, "g", on_bad=on_bad)
     got = {r["id"]: r["s"] for r in await pg.fetch(f'SELECT id, s::text AS s FROM "{db}".t')}
     assert ([str(e) for _, e in bad], got.get(2)) == ([], value)
+
+
+def _ts(db: str, logical: str, src: str, p: int, i: int, value: Any) -> Record:
+    spec = {"type": "int64", "name": logical, "parameters": {
+        "__debezium.source.column.type": src, "__debezium.source.column.length": "29",
+        "__debezium.source.column.scale": str(p)}}
+    payload = pg_payload({"id": i, "s": value})
+    payload["source"]["schema"], payload["source"]["lsn"] = db, 100 + i
+    value_msg = {"schema": envelope_schema([("id", {"type": "int64"}), ("s", spec)]),
+                 "payload": payload}
+    key = {"schema": {"type": "struct", "fields": [{"field": "id", "type": "int64"}]},
+           "payload": {"id": i}}
+    rec = decode_json(json.dumps(key).encode(), json.dumps(value_msg).encode(), "topic")
+    assert isinstance(rec, Record)
+    rec.topic, rec.partition, rec.offset = "topic", 0, i
+    return rec
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a time(p)/timestamp(p) column never widens when the source's precision grows: "
+    "the finer fraction is rounded off silently"))
+@pytest.mark.parametrize(("src", "old", "new", "created", "want"), [
+    ("TIMESTAMP", ("io.debezium.time.Timestamp", 3, 1_700_000_000_123),
+     ("io.debezium.time.MicroTimestamp", 6, 1_700_000_000_123_456),
+     "timestamp(3) without time zone", "2023-11-14 22:13:20.123456"),
+    ("TIME", ("io.debezium.time.MicroTime", 0, 3_600_000_000),
+     ("io.debezium.time.MicroTime", 6, 3_600_000_001), "time(0) without time zone",
+     "01:00:00.000001"),
+])
+async def test_a_source_alter_to_a_finer_time_keeps_the_fraction(
+    make_dest: Maker, pg_schema_factory: Any, pg: Any, src: str, old: tuple[str, int, int],
+    new: tuple[str, int, int], created: str, want: str
+) -> None:
+    """timestamp(3) -> timestamp(6) on the source: the microseconds must not be rounded off
+    by the column the sink created from the old precision."""
+    dest = await make_dest()
+    db = await pg_schema_factory()
+    await pg.execute("SET TimeZone = 'UTC'")
+    await dest.write_batch(db, [_ts(db, old[0], src, old[1], 1, old[2])])
+    assert (await column_types(pg, db, "t"))["s"] == created
+    await dest.write_batch(db, [_ts(db, new[0], src, new[1], 2, new[2])])
+    got = {r["id"]: r["s"] for r in await pg.fetch(f'SELECT id, s::text AS s FROM "{db}".t')}
+    assert got[2] == want
