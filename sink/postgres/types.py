@@ -43,6 +43,7 @@ from sink.postgres.schema_types import (
     base_of,
     fits_real,
     from_text,
+    outgrown,
     travels_as_text,
 )
 from sink.records import Binary, BitString, BsonUuid, Int64, ObjectId, Point, TemporalText
@@ -126,45 +127,6 @@ def varchar_len(pg_type: str) -> int | None:
     return None
 
 
-def char_len(pg_type: str) -> int | None:
-    if pg_type.startswith("character(") and pg_type.endswith(")"):
-        return int(pg_type[len("character(") : -1])
-    return None
-
-
-def _longer_than(values: list[Any], n: int) -> bool:
-    """A string that does not fit char(n): PostgreSQL's explicit cast, which the statement
-    uses, would cut it silently (only trailing blanks may go)."""
-    return any(type(v) is str and len(v.rstrip(" ")) > n for v in values)
-
-
-def _bits_misfit(column: str, values: list[Any]) -> bool:
-    """A bit string a ``bit(n)``/``bit varying(n)`` column would change: the explicit cast
-    the statement uses cuts a longer one, and pads a shorter one to bit(n), silently."""
-    fixed = column.startswith("bit(")
-    if not (fixed or column.startswith("bit varying(")) or not column.endswith(")"):
-        return False
-    n = int(column[column.index("(") + 1 : -1])
-    return any(type(v) is BitString and (len(v.bits) > n or (fixed and len(v.bits) != n))
-               for v in values)
-
-
-def _numeric_misfit(column: str, values: list[Any]) -> bool:
-    """A number a ``numeric(p,s)`` column would refuse (too many digits) or round (more
-    scale): the source widened its column."""
-    if not (column.startswith("numeric(") and column.endswith(")")):
-        return False
-    p, s = (int(x) for x in column[8:-1].split(","))
-    if s < 0:  # PostgreSQL 15's negative scale (a table made by hand): rounding is its point
-        return False
-    for v in values:
-        if type(v) in (Decimal, int) and (v := Decimal(v)).is_finite():
-            exp = int(v.as_tuple().exponent)
-            if max(0, -exp) > s or len(v.as_tuple().digits) + exp > p - s:
-                return True
-    return False
-
-
 def is_textual(pg_type: str) -> bool:
     return pg_type == TEXT or varchar_len(pg_type) is not None
 
@@ -226,13 +188,8 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     if current == REAL and fits_real(values):
         return None  # float32 values (a schema's float32): the real column holds them
     if current is not None:  # smallint, numeric(10,2)...: their base type's rules
-        n = char_len(current)
-        if n is not None and _longer_than(values, n):
-            return TEXT  # the source widened char(n): take longer strings as text
-        if _numeric_misfit(current, values):
-            return NUMERIC  # the source widened numeric(p,s): every value as it is
-        if _bits_misfit(current, values):
-            return BIT_VARYING  # the source altered bit(n): hold every length exactly
+        if (wider := outgrown(current, values)) is not None:
+            return wider  # the source altered the column: never cut or round a value
         current = base_of(current)
     if current is not None and types <= _AS_IS.get(current, frozenset()):
         if current not in (INTEGER, BIGINT):
