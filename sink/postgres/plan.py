@@ -11,13 +11,13 @@ from collections.abc import Hashable, Iterable
 from functools import lru_cache
 from typing import Any
 
+from sink.postgres import schema_types
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import MAX_COLUMNS, TableInfo
 from sink.postgres.dates import key_as_text, key_texts
 from sink.postgres.names import column_name
 from sink.postgres.reduce import Change
-from sink.postgres.schema_types import travels_as_text
-from sink.postgres.types import JSONB, adapt_column, target_type
+from sink.postgres.types import JSONB, target_type
 from sink.records import Kind, Record
 
 Plan = dict[str, tuple[str | None, str]]  # column -> (current type or None to add, new type)
@@ -48,9 +48,9 @@ def key_param(column: str, values: list[Any]) -> list[Any]:
     """One key column's values as the parameter (`key_params`)."""
     if key_as_text(column):  # dates and times: exactly, in any year (dates.key_texts)
         return key_texts(values)
-    if not travels_as_text(column) or all(type(v) is str for v in values):
+    if not schema_types.travels_as_text(column) or all(type(v) is str for v in values):
         return values
-    stored, over = adapt_column(values, column)
+    stored, over = pgtypes.adapt_column(values, column)
     return values if over else stored  # not representable: PostgreSQL refuses the record
 
 
