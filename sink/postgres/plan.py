@@ -48,6 +48,8 @@ def key_param(column: str, values: list[Any]) -> list[Any]:
     """One key column's values as the parameter (`key_params`)."""
     if key_as_text(column):  # dates and times: exactly, in any year (dates.key_texts)
         return key_texts(values)
+    if column.endswith("[]"):  # an array key, grouped as a tuple (writer._open)
+        values = [list(v) if type(v) is tuple else v for v in values]
     if not schema_types.travels_as_text(column) or all(type(v) is str for v in values):
         return values
     stored, over = pgtypes.adapt_column(values, column)

@@ -194,6 +194,8 @@ async def _open(
     except KeyError as exc:
         raise RecordError(f"record key lacks {exc} ({schema}.{table})",
                           code="key_mismatch") from exc
+    if any(type(v) is list for v in first.values()):  # an array key: grouped as a tuple
+        kts = [_frozen(kt) for kt in kts]  # (plan.key_param passes it as the list again)
     col = info.primary_key[0]
     convert = ids.converter(info.columns[col]) if len(info.primary_key) == 1 else None
     if convert is None:
@@ -212,6 +214,10 @@ async def _open(
         kept.append(rec)
         kept_kts.append(kt)
     return info, kept, kept_kts, refused
+
+
+def _frozen(v: Any) -> Any:
+    return tuple(map(_frozen, v)) if type(v) in (list, tuple) else v
 
 
 def _key_type(value: Any, opts: WriteOptions) -> str:

@@ -98,14 +98,11 @@ ARRAY = ({"type": "array", "items": {"type": "int32"}}, "integer[]",
          [([1, 2], "{1,2}"), ([], "{}"), ([3], "{3}")])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a list key value is unhashable: the writer's key grouping (writer._write_run, "
-    "reduce) raises TypeError and the service stops with 'internal error' (exit 1) instead "
-    "of writing or dead-lettering the record"))
 async def test_array_primary_keys_upsert_replay_and_delete(
     make_dest: Maker, pg_schema_factory: Any, pg: Any
 ) -> None:
-    """A primary key column of an array type (PostgreSQL allows it, Debezium sends a list)."""
+    """A primary key column of an array type (PostgreSQL allows it, Debezium sends a list).
+    Fixed: the list key was unhashable in the writer's grouping and stopped the service."""
     await _keys_land_and_delete(make_dest, pg_schema_factory, pg, ARRAY, "unnest")
 
 
