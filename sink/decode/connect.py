@@ -92,7 +92,7 @@ def convert_value(v: Any, node: SchemaNode | None, limit: int, aware: bool = Fal
         raise _bad(f"expected an integer, got {show(v)}")
     if kind == "float":
         numeric = t is float or t is int or t is ExactFloat or t is Decimal
-        if not (numeric or (t is str and v in ("NaN", "Infinity", "-Infinity"))):
+        if not (numeric or (t is str and v in _FLOAT_WORDS)):
             raise _bad(f"expected a number, got {show(v)}")
         f = float(v)
         # float32: the value the source held (JSON prints its shortest form, 0.1), so a
@@ -290,6 +290,9 @@ def _bits(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
     return BitString(bits.zfill(n))
 
 
+_FLOAT_WORDS = ("NaN", "Infinity", "-Infinity")
+
+
 def _point(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
     """Debezium's Point ``{x, y, wkb, srid}``; one without coordinates (a hand-made
     struct) stays the struct it is."""
@@ -298,7 +301,8 @@ def _point(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:
     x, y = v.get("x"), v.get("y")
     if x is None and y is None:
         return convert_row(v, node, limit, aware)[0]
-    if not all(type(c) in (float, int, ExactFloat) for c in (x, y)):
+    # JsonConverter writes a NaN or infinite double as a string, as for a plain double
+    if not all(type(c) in (float, int, ExactFloat) or c in _FLOAT_WORDS for c in (x, y)):
         raise _bad(f"expected a Point {{x, y}}, got {show(v)}")
     return Point(float(x), float(y))  # type: ignore[arg-type]
 

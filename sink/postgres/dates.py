@@ -89,6 +89,19 @@ def _edge(value: Any, column: str) -> bool:
         return False
 
 
+def key_as_text(column: str) -> bool:
+    """A key column of a date/time type: its key values travel as text, always (a key has
+    no fix-up statement after the write, as a data column has: `exact_texts`)."""
+    return base_of(column) in DATETIME_TYPES
+
+
+def key_texts(values: list[Any]) -> list[str | None]:
+    """Key values of a `key_as_text` column as PostgreSQL input text (ISO 8601 for Python's
+    dates and times, which PostgreSQL reads exactly in every year)."""
+    return [None if v is None else v.text if type(v) is TemporalText else v.isoformat()
+            for v in values]
+
+
 def exact_texts(values: list[Any], column: str) -> dict[int, str]:
     """``{row index: input text}`` of the values of a date/time column that must be written
     as text (see the module doc); empty for other columns."""

@@ -10,7 +10,7 @@ from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
 from sink.postgres.outcome import TableResult, WriteOptions, narrowed, write_exact
-from sink.postgres.plan import column_of
+from sink.postgres.plan import column_of, key_param
 from sink.postgres.reduce import Change
 from sink.postgres.statements import PatchShape
 from sink.postgres.types import adapt_column
@@ -43,6 +43,8 @@ async def write_patches(
         params.append((shape, [list(s) for s in scalars], columns))
     npk = len(info.primary_key)
     for shape, scalars, columns in params:
+        for i, k in enumerate(info.primary_key):  # an interval key as text (plan.key_params)
+            columns[i] = key_param(info.columns[k], columns[i])
         key = ("patch", shape, opts.force)
         sql = info.sql.get(key) or info.sql.setdefault(
             key, statements.patch(info, shape, opts.metadata_schema, opts.force))

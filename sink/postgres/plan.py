@@ -11,8 +11,10 @@ from collections.abc import Hashable, Iterable
 from functools import lru_cache
 from typing import Any
 
+from sink.postgres import schema_types
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import MAX_COLUMNS, TableInfo
+from sink.postgres.dates import key_as_text, key_texts
 from sink.postgres.names import column_name
 from sink.postgres.reduce import Change
 from sink.postgres.types import JSONB, natural_type, target_type
@@ -31,6 +33,27 @@ def key_arrays(info: TableInfo, kts: list[Hashable]) -> list[list[Any]]:
     if len(info.primary_key) == 1:
         return [kts]
     return [list(c) for c in zip(*kts, strict=True)]
+
+
+def key_params(info: TableInfo, kts: list[Hashable]) -> list[list[Any]]:
+    """The key arrays as statement parameters: a key column of a type that travels as text
+    (interval, inet...) is passed as its text, as its data values are, and so is a date or
+    time key (asyncpg's codec makes 0001-01-01 -infinity and cannot carry a BC date); the
+    statements cast them back (`statements.key_cast`)."""
+    arrays = key_arrays(info, kts)
+    return [key_param(info.columns[k], a) for k, a in zip(info.primary_key, arrays, strict=True)]
+
+
+def key_param(column: str, values: list[Any]) -> list[Any]:
+    """One key column's values as the parameter (`key_params`)."""
+    if key_as_text(column):  # dates and times: exactly, in any year (dates.key_texts)
+        return key_texts(values)
+    if column.endswith("[]"):  # an array key, grouped as a tuple (writer._open)
+        values = [list(v) if type(v) is tuple else v for v in values]
+    if not schema_types.travels_as_text(column) or all(type(v) is str for v in values):
+        return values
+    stored, over = pgtypes.adapt_column(values, column)
+    return values if over else stored  # not representable: PostgreSQL refuses the record
 
 
 def columnar(info: TableInfo, docs: list[dict[str, Any]]) -> dict[str, list[Any]]:

@@ -19,6 +19,7 @@ from typing import Any
 from sink.postgres import names
 from sink.postgres import types as pgtypes
 from sink.postgres.catalog import TableInfo
+from sink.postgres.dates import key_as_text
 from sink.postgres.names import quote
 from sink.postgres.reduce import Change, set_path
 from sink.postgres.schema_types import text_cast, travels_as_text
@@ -64,8 +65,17 @@ def _guard(new_pos: str, force: bool) -> str:
 def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
     """Match the target's key columns to ``src``'s positional key columns ``c0``, ``c1``...
     (a key of a type that travels as text, e.g. inet, is cast back: ``inet = text`` fails)."""
-    return " AND ".join(f"{target}.{quote(k)} = {_cast(info.columns[k], f'{src}.c{i}')}"
+    return " AND ".join(f"{target}.{quote(k)} = {key_cast(info.columns[k], f'{src}.c{i}')}"
                         for i, k in enumerate(info.primary_key))
+
+
+def key_cast(col_type: str, expr: str) -> str:
+    """A key value's cast back to its column's type (`plan.key_params`)."""
+    return f"{expr}::{col_type}" if key_as_text(col_type) else _cast(col_type, expr)
+
+
+def _key_array(col_type: str) -> str:
+    return "text[]" if key_as_text(col_type) else array_cast(col_type)
 
 
 def _cast(col_type: str, expr: str) -> str:
@@ -76,8 +86,9 @@ def _cast(col_type: str, expr: str) -> str:
 
 def _upsert_columns(info: TableInfo) -> list[tuple[str, str]]:
     """(alias, element type) of the values an upsert carries, in parameter order."""
-    cols = info.primary_key + info.data_columns
-    return [(f"c{i}", element_type(info.columns[c])) for i, c in enumerate(cols)] + _UPSERT_TAIL
+    keys = [(f"c{i}", _key_array(info.columns[c])[:-2]) for i, c in enumerate(info.primary_key)]
+    return keys + [(f"c{i}", element_type(info.columns[c]))
+                   for i, c in enumerate(info.data_columns, len(keys))] + _UPSERT_TAIL
 
 
 def stage_table(info: TableInfo) -> tuple[str, str]:
@@ -103,7 +114,9 @@ def upsert(info: TableInfo, mode: str, force: bool, staged: str | None = None) -
     # namespace with the sink's aliases (a field named "ts" was ambiguous).
     select = (
         "SELECT " + ", ".join(
-            [f"{_cast(info.columns[c], f'u.c{i}')} AS c{i}" for i, c in enumerate(cols)]
+            [f"{key_cast(info.columns[c], f'u.c{i}')} AS c{i}" for i, c in enumerate(keys)]
+            + [f"{_cast(info.columns[c], f'u.c{i}')} AS c{i}"
+               for i, c in enumerate(data, len(keys))]
             + ["u.ovf::jsonb AS ovf", "u.cnt AS cnt", "u.ts AS ts", "u.pos::numeric AS pos",
                "u.del AS del"]
         )
@@ -153,7 +166,7 @@ def delete(info: TableInfo, hard: bool, force: bool) -> str:
     was re-inserted after the tombstone)."""
     keys = info.primary_key
     n = len(keys)
-    arrays = [f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys)]
+    arrays = [f"${i + 1}::{_key_array(info.columns[k])}" for i, k in enumerate(keys)]
     arrays += [f"${n + 1}::bigint[]", f"${n + 2}::text[]", f"${n + 3}::timestamptz[]",
                f"${n + 4}::boolean[]", f"${n + 5}::bigint[]"]
     alias = [f"c{i}" for i in range(n)] + ["cnt", "p", "ts", "tomb", "toff"]
@@ -215,7 +228,9 @@ def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool)
     drop = scalar("text[]")
     nested_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.nested]
     ovf_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.ovf_nested]
-    keys = [col(element_type(info.columns[k])) for k in info.primary_key]
+    # a key of a type that travels as text (inet, interval) is cast back, as in _key_match
+    keys = [col(_key_array(info.columns[k])[:-2], key_cast(info.columns[k], ""))
+            for k in info.primary_key]
     tops = [col(element_type(info.columns[c]), _cast(info.columns[c], "")) for c in shape.top_set]
 
     def op_exprs(base: str, ops: tuple[str, ...], paths: list[str]) -> str:
@@ -374,12 +389,11 @@ def patch_row(
 
 def stored_positions(info: TableInfo) -> str:
     keys = info.primary_key
-    arrays = ", ".join(f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys))
-    cols = ", ".join(f"t.{quote(k)}" for k in keys)
-    return (  # rows are read by position: the last column is the stored position
-        f"SELECT {cols}, t.{POS} FROM {info.qualified} AS t "
-        f"JOIN unnest({arrays}) AS s({', '.join(f'c{i}' for i in range(len(keys)))}) "
-        f"ON {_key_match(info, 's')}"
+    arrays = ", ".join(f"${i + 1}::{_key_array(info.columns[k])}" for i, k in enumerate(keys))
+    alias = ", ".join(f"c{i}" for i in range(len(keys)))
+    return (  # which key (its 1-based place in the arrays): the key as sent, not as read
+        f"SELECT s.n, t.{POS} FROM {info.qualified} AS t "
+        f"JOIN unnest({arrays}) WITH ORDINALITY AS s({alias}, n) ON {_key_match(info, 's')}"
     )
 
 
@@ -389,7 +403,7 @@ def exact_values(info: TableInfo, column: str) -> str:
     positions (text)."""
     keys = info.primary_key
     n = len(keys)
-    arrays = [f"${i + 1}::{array_cast(info.columns[k])}" for i, k in enumerate(keys)]
+    arrays = [f"${i + 1}::{_key_array(info.columns[k])}" for i, k in enumerate(keys)]
     arrays += [f"${n + 1}::text[]", f"${n + 2}::text[]"]
     alias = [f"c{i}" for i in range(n)] + ["v", "p"]
     return (

@@ -44,6 +44,7 @@ from sink.postgres.schema_types import (
     base_of,
     fits_real,
     from_text,
+    outgrown,
     travels_as_text,
 )
 from sink.records import Binary, BitString, BsonUuid, Int64, ObjectId, Point, TemporalText
@@ -188,6 +189,8 @@ def target_type(current: str | None, values: list[Any], *, varchar: bool) -> str
     if current == REAL and fits_real(values):
         return None  # float32 values (a schema's float32): the real column holds them
     if current is not None:  # smallint, numeric(10,2)...: their base type's rules
+        if (wider := outgrown(current, values)) is not None:
+            return wider  # the source altered the column: never cut or round a value
         current = base_of(current)
     if current is not None and types <= _AS_IS.get(current, frozenset()):
         if current not in (INTEGER, BIGINT):

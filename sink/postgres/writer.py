@@ -33,7 +33,7 @@ from sink.postgres.outcome import (
     write_exact,
 )
 from sink.postgres.patches import write_patches
-from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_arrays, run_plan
+from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_params, run_plan
 from sink.postgres.reduce import (
     Change,
     encode_position,
@@ -194,6 +194,8 @@ async def _open(
     except KeyError as exc:
         raise RecordError(f"record key lacks {exc} ({schema}.{table})",
                           code="key_mismatch") from exc
+    if any(type(v) is list for v in first.values()):  # an array key: grouped as a tuple
+        kts = [_frozen(kt) for kt in kts]  # (plan.key_param passes it as the list again)
     col = info.primary_key[0]
     convert = ids.converter(info.columns[col]) if len(info.primary_key) == 1 else None
     if convert is None:
@@ -214,6 +216,10 @@ async def _open(
     return info, kept, kept_kts, refused
 
 
+def _frozen(v: Any) -> Any:
+    return tuple(map(_frozen, v)) if type(v) in (list, tuple) else v
+
+
 def _key_type(value: Any, opts: WriteOptions) -> str:
     """A new table's key column type: a MongoDB id's from `ids`, else the value's own."""
     if ids.is_id(value):
@@ -230,12 +236,8 @@ async def _drop_applied(
     multi = [kt for kt, n in seen.items() if n > 1]
     if not multi:
         return records, kts
-    single = len(info.primary_key) == 1
-    arrays = [multi] if single else [list(c) for c in zip(*multi, strict=True)]
-    rows = await conn.fetch(statements.stored_positions(info), *arrays)
-    npk = len(info.primary_key)
-    stored = {(r[0] if single else tuple(r[i] for i in range(npk))): int(r[npk])
-              for r in rows if r[npk] is not None}
+    rows = await conn.fetch(statements.stored_positions(info), *key_params(info, multi))
+    stored = {multi[r[0] - 1]: int(r[1]) for r in rows if r[1] is not None}
     if not stored:
         return records, kts
     kept: list[Record] = []
@@ -300,7 +302,7 @@ async def _upserts(
     cols: dict[str, list[Any]], opts: WriteOptions, result: TableResult,
 ) -> None:
     n = len(ups.kts)
-    arrays = key_arrays(info, ups.kts)
+    arrays = key_params(info, ups.kts)
     keys = list(arrays)
     overflow: dict[int, dict[str, Any]] = {}
     exact: dict[str, dict[int, str]] = {}
@@ -367,7 +369,7 @@ async def _deletes(
     key = ("delete", hard, opts.force)
     sql = info.sql.get(key) or info.sql.setdefault(key, statements.delete(info, hard, opts.force))
     await conn.execute(
-        sql, *key_arrays(info, [c.kt for c in dels]), [c.count for c in dels],
+        sql, *key_params(info, [c.kt for c in dels]), [c.count for c in dels],
         [_pos(c) for c in dels], [c.source_ts for c in dels], [c.tombstone_only for c in dels],
         [c.tomb_offset if c.tombstone_only else None for c in dels],
     )

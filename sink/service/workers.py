@@ -10,11 +10,14 @@ group's one progress view (:mod:`sink.service.group_view`); the workers show non
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Coroutine
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -35,20 +38,29 @@ def run_workers(argv: list[str], workers: int, settings: Settings, *,
 
 async def _run(argv: list[str], workers: int, settings: Settings,
                until_caught_up: bool) -> int:
-    view = GroupView(settings, destination(settings), until_caught_up=until_caught_up)
-    # Before any worker starts: the view's start is the group's, not what was left of it.
-    shown = await view.start()
-    procs = _spawn(argv, workers, settings, view_shown=shown)
     loop = asyncio.get_running_loop()
+    procs: list[subprocess.Popen[bytes]] = []
+    stopping = asyncio.Event()
 
     def forward(signum: int, _frame: FrameType | None = None) -> None:
+        stopping.set()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
 
+    # From the start: the view may wait up to its timeout on a server that does not answer,
+    # and a stop then is a stop while starting (exit 0 at once, as for one process).
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, forward, sig, None)
     try:
+        view = GroupView(settings, destination(settings), until_caught_up=until_caught_up)
+        # Before any worker starts: the view's start is the group's, not what was left of it.
+        shown = await _unless_stopped(view.start(), stopping)
+        if shown is None or stopping.is_set():
+            await view.stop(final=False)
+            log.info("stopped before start-up finished; no worker was started")
+            return 0
+        procs += _spawn(argv, workers, settings, view_shown=shown)
         codes = await asyncio.gather(*(asyncio.to_thread(p.wait) for p in procs))
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -56,6 +68,21 @@ async def _run(argv: list[str], workers: int, settings: Settings,
     failed = [c for c in codes if c != 0]
     await view.stop(final=not failed)
     return failed[0] if failed else 0
+
+
+async def _unless_stopped(start: Coroutine[Any, Any, bool], stopping: asyncio.Event
+                          ) -> bool | None:
+    """``start``'s result, or None when a stop came first (``start`` is cancelled)."""
+    task = asyncio.ensure_future(start)
+    stop = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 def _spawn(argv: list[str], workers: int, settings: Settings, *,
