@@ -19,20 +19,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from mypy_extensions import mypyc_attr
 
+
+@mypyc_attr(native_class=False)
 class ObjectId(str):
     """A BSON ObjectId: its 24 lowercase hex digits, marked as an ObjectId."""
 
     __slots__ = ()
 
 
+@mypyc_attr(native_class=False)
 class Binary(bytes):
     """BSON binary data of any subtype but a 16-byte UUID (subtype 4), which is a `BsonUuid`."""
 
     subtype: int
 
     def __new__(cls, data: bytes, subtype: int) -> Binary:
-        obj = super().__new__(cls, data)
+        obj = bytes.__new__(cls, data)
         obj.subtype = subtype
         return obj
 
@@ -43,6 +47,7 @@ class Binary(bytes):
         return f"Binary({bytes(self)!r}, {self.subtype})"
 
 
+@mypyc_attr(native_class=False)
 class Int64(int):
     """An integer the event states is a BSON int64 (``{"$numberLong": ...}``)."""
 
@@ -61,6 +66,7 @@ def is_bson_date(value: datetime) -> bool:
     return value.tzinfo is BSON_UTC or value.tzname() == BSON_UTC_NAME
 
 
+@mypyc_attr(native_class=False)
 class BsonUuid(uuid.UUID):
     """A BSON binary of subtype 4 holding 16 bytes: a UUID."""
 
@@ -190,6 +196,7 @@ class SchemaChange:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@mypyc_attr(native_class=False)
 class Micros(timedelta):
     """A duration the source counted in microseconds (Debezium ``MicroDuration``, a MySQL
     TIME past 24 hours). asyncpg encodes an interval from ``days``/``seconds``/

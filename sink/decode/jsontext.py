@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from sink.errors import DecodeError
 
@@ -32,6 +33,7 @@ class InexactNumber(Exception):
     Internal signal between the fast and the exact parse; never leaves the decoder."""
 
 
+@mypyc_attr(native_class=False)
 class ExactFloat(float):
     """A float from :func:`parse_exact` that keeps its literal text (for ``Decimal``)."""
 
@@ -39,7 +41,7 @@ class ExactFloat(float):
     text: str
 
     def __new__(cls, text: str) -> ExactFloat:
-        obj = super().__new__(cls, text)
+        obj = float.__new__(cls, text)
         obj.text = text
         return obj
 
