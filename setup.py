@@ -26,8 +26,9 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).resolve().parent
 # The decoder's hot path: Kafka bytes -> Record (bench/bench_decode.py). registry.py (HTTP,
 # threads) and framing.py's schema fetch stay pure: they are I/O, not CPU.
+# sink/errors.py stays pure: mypyc's native exception classes lose their class-level
+# defaults (DecodeError().code raised AttributeError) and other modules subclass them.
 COMPILED = [
-    "sink/errors.py",
     "sink/records.py",
     "sink/decode/common.py",
     "sink/decode/column_types.py",
@@ -75,8 +76,18 @@ class OptionalBuildExt(build_ext):
         except (Exception, SystemExit) as exc:  # any failure means pure Python
             for out in self.get_outputs():
                 Path(out).unlink(missing_ok=True)
+            _remove_inplace_builds()
             _say(f"mypyc build failed ({exc}); installing pure Python")
             self.extensions = []
+
+
+def _remove_inplace_builds() -> None:
+    """A pure build of a source tree removes an earlier editable build's modules: they would
+    still be imported instead of the .py files."""
+    group = GROUP.replace(".", "/") + "__mypyc"
+    for stem in [group] + [p.removesuffix(".py") for p in COMPILED]:
+        for lib in HERE.glob(f"{stem}.*so"):
+            lib.unlink()
 
 
 def _extensions() -> list[Any]:
@@ -88,6 +99,7 @@ def _extensions() -> list[Any]:
             reason = f"mypyc not importable ({exc})"
     if reason is not None:
         _say(f"not compiling the decoder: {reason}; installing pure Python")
+        _remove_inplace_builds()
         return []
     try:
         # Only the compiled modules are type-checked here: the rest of the package (pydantic,
