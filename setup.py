@@ -73,6 +73,8 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
+            if self.extensions:
+                _say(f"compiled {len(self.extensions) - 1} modules with mypyc")
         except (Exception, SystemExit) as exc:  # any failure means pure Python
             for out in self.get_outputs():
                 Path(out).unlink(missing_ok=True)
@@ -81,16 +83,25 @@ class OptionalBuildExt(build_ext):
             self.extensions = []
 
 
+# pip runs this file for metadata too (egg_info, dist_info): mypyc only runs for a build.
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
+ARGS = set(sys.argv[1:])
+INPLACE = bool(ARGS & {"editable_wheel", "develop", "--inplace", "-i"})
+
+
 def _remove_inplace_builds() -> None:
-    """A pure build of a source tree removes an earlier editable build's modules: they would
-    still be imported instead of the .py files."""
-    group = GROUP.replace(".", "/") + "__mypyc"
-    for stem in [group] + [p.removesuffix(".py") for p in COMPILED]:
-        for lib in HERE.glob(f"{stem}.*so"):
+    """An in-place build (editable install) starts from no extension modules in the tree: a
+    pure build's .py files must not be shadowed by an earlier build's, nor a module that left
+    COMPILED keep an old one that imports from a group library it is no longer in."""
+    if INPLACE:
+        for lib in (HERE / "sink").rglob("*.so"):
             lib.unlink()
 
 
 def _extensions() -> list[Any]:
+    if not ARGS & BUILDS:
+        return []
+    _remove_inplace_builds()
     reason = _skip_reason()
     if reason is None:
         try:
@@ -99,7 +110,6 @@ def _extensions() -> list[Any]:
             reason = f"mypyc not importable ({exc})"
     if reason is not None:
         _say(f"not compiling the decoder: {reason}; installing pure Python")
-        _remove_inplace_builds()
         return []
     try:
         # Only the compiled modules are type-checked here: the rest of the package (pydantic,

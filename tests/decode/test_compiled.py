@@ -77,8 +77,9 @@ def test_the_compiled_modules_are_the_ones_imported() -> None:
     built = list((paths.ROOT / "sink").glob("_hot__mypyc.*so"))
     if not built:
         if _pip_built_this_tree() and _compiler():
-            pytest.fail("pip install -e . built pure Python although a C compiler is here: "
-                        "see `pip install -v -e .` for the 'warp-sink build:' line")
+            pytest.fail("pip installed this tree (editable) and a C compiler is here, but "
+                        "there is no compiled build: run `make build`; if it stays pure, "
+                        "`pip install -v -e .` prints a 'warp-sink build:' line saying why")
         pytest.skip("no compiled build in this tree (not installed by pip, or no compiler)")
     assert sink.pure_reason is None, f"running pure Python: {sink.pure_reason}"
     files = _files()
