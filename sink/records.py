@@ -143,10 +143,13 @@ class Record:
     column_types: dict[str, str] | None = None
 
 
+@mypyc_attr(native_class=False)
 class JsonText:
     """A JSON value as the exact text the source sent (Debezium's ``io.debezium.data.Json``):
     written into jsonb as it is, so numbers never go through a float and JSON ``null`` stays
-    distinct from SQL NULL. (Not a dataclass: orjson would serialise it as an object.)"""
+    distinct from SQL NULL. (Not a dataclass: orjson would serialise it as an object.)
+    A Python class under mypyc too: the reducer deep-copies values, and copy rebuilds an
+    instance with ``cls.__new__(cls)``, which runs a compiled class's ``__init__``."""
 
     __slots__ = ("text",)
 

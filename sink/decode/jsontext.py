@@ -40,10 +40,13 @@ class ExactFloat(float):
     __slots__ = ("text",)
     text: str
 
-    def __new__(cls, text: str) -> ExactFloat:
-        obj = float.__new__(cls, text)
-        obj.text = text
-        return obj
+
+def _exact_float(text: str) -> ExactFloat:
+    # Not a __new__(cls, text): copy/pickle rebuild a float subclass as cls.__new__(cls,
+    # float_value), and compiled with mypyc that signature refuses the float.
+    obj = ExactFloat(text)
+    obj.text = text
+    return obj
 
 
 def parse_json(data: Text, *, allow_nan: bool = False) -> Any:
@@ -79,7 +82,7 @@ def parse_exact(data: Text, *, keep_float_text: bool = False) -> Any:
     ``keep_float_text``, every float's literal as :class:`ExactFloat`)."""
     text = data if isinstance(data, str) else bytes(data).decode("utf-8")
     try:
-        return json.loads(text, parse_float=ExactFloat if keep_float_text else None)
+        return json.loads(text, parse_float=_exact_float if keep_float_text else None)
     except RecursionError:
         raise DecodeError("JSON nested too deeply", code="too_deep") from None
     except ValueError as exc:  # orjson accepted the text: only an absurdly long integer

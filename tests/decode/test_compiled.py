@@ -8,9 +8,11 @@ another tree's install) has no compiled modules to expect.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
+import pickle
 import shutil
 import sysconfig
 from importlib.metadata import PackageNotFoundError, distribution
@@ -22,8 +24,9 @@ import pytest
 import sink
 from sink.decode import extjson
 from sink.decode.envelope import DecoderOptions, decode_json
+from sink.decode.jsontext import parse_exact
 from sink.errors import DecodeError
-from sink.records import Int64, ObjectId, Record
+from sink.records import Binary, BsonUuid, Int64, JsonText, Micros, ObjectId, Record
 from tests import paths
 
 # setup.py's COMPILED, as module names.
@@ -108,3 +111,19 @@ def test_decoding_gives_the_same_values_compiled_or_not() -> None:
     assert {k: rec.values[k] for k in edges} == edges
     with pytest.raises(DecodeError, match="integer 1180591620717411303424 is outside the int64"):
         decode_json(key, _event({"_id": 1, "big": 2**70}), "p.d.c", DecoderOptions())
+
+
+def test_the_decoders_value_types_survive_copy_and_pickle() -> None:
+    """The reducer deep-copies values (postgres/reduce.py); the builtin subclasses stay Python
+    classes under mypyc, and must rebuild through copy and pickle with their extra state.
+    (Compiled, ``ExactFloat.__new__(cls, text: str)`` refused the float copy passes it, and
+    a native ``JsonText`` ran ``__init__`` without its argument.)"""
+    exact = parse_exact('{"x": 1.50}', keep_float_text=True)["x"]
+    values = [exact, Binary(b"ab", 3), Int64(2**63 - 1), ObjectId("5f0c" * 6),
+              Micros(hours=-2), BsonUuid(int=5), JsonText('{"a": 1.50}')]  # fmt: skip
+    for copier in (copy.copy, copy.deepcopy, lambda v: pickle.loads(pickle.dumps(v))):
+        for v in values:
+            out = copier(v)
+            assert type(out) is type(v) and out == v, (copier, v)
+    assert copy.deepcopy(exact).text == "1.50"
+    assert copy.deepcopy(Binary(b"ab", 3)).subtype == 3
