@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The decoder's hot path compiled with mypyc (setup.py; README, Performance): rebuilt in
 # place when one of its sources changes, so a test never runs a stale compiled module.
+# (Bootstrap compiles too and touches the stamp; $(STAMP) is order-only so it does not
+# trigger a second build.)
 COMPILED := $(VENV)/.compiled
 HOT_SOURCES := setup.py sink/errors.py sink/records.py $(wildcard sink/decode/*.py)
 
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml setup.py
 	bash scripts/bootstrap.sh
 	touch $(STAMP) $(COMPILED)
 
-$(COMPILED): $(STAMP) $(HOT_SOURCES)
+$(COMPILED): $(HOT_SOURCES) | $(STAMP)
 	@echo "build: compiling the decoder (mypyc; WARP_NO_MYPYC=1 for pure Python)"
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(COMPILED)
