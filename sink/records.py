@@ -19,13 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from mypy_extensions import mypyc_attr
 
+
+@mypyc_attr(native_class=False)
 class ObjectId(str):
     """A BSON ObjectId: its 24 lowercase hex digits, marked as an ObjectId."""
 
     __slots__ = ()
 
 
+@mypyc_attr(native_class=False)
 class IdText(str):
     """The canonical text of a MongoDB ``_id`` (``decode.extjson_key``), as a key value.
 
@@ -36,13 +40,14 @@ class IdText(str):
     __slots__ = ()
 
 
+@mypyc_attr(native_class=False)
 class Binary(bytes):
     """BSON binary data of any subtype but a 16-byte UUID (subtype 4), which is a `BsonUuid`."""
 
     subtype: int
 
     def __new__(cls, data: bytes, subtype: int) -> Binary:
-        obj = super().__new__(cls, data)
+        obj = bytes.__new__(cls, data)
         obj.subtype = subtype
         return obj
 
@@ -53,6 +58,7 @@ class Binary(bytes):
         return f"Binary({bytes(self)!r}, {self.subtype})"
 
 
+@mypyc_attr(native_class=False)
 class Int64(int):
     """An integer the event states is a BSON int64 (``{"$numberLong": ...}``)."""
 
@@ -71,6 +77,7 @@ def is_bson_date(value: datetime) -> bool:
     return value.tzinfo is BSON_UTC or value.tzname() == BSON_UTC_NAME
 
 
+@mypyc_attr(native_class=False)
 class BsonUuid(uuid.UUID):
     """A BSON binary of subtype 4 holding 16 bytes: a UUID."""
 
@@ -147,10 +154,13 @@ class Record:
     column_types: dict[str, str] | None = None
 
 
+@mypyc_attr(native_class=False)
 class JsonText:
     """A JSON value as the exact text the source sent (Debezium's ``io.debezium.data.Json``):
     written into jsonb as it is, so numbers never go through a float and JSON ``null`` stays
-    distinct from SQL NULL. (Not a dataclass: orjson would serialise it as an object.)"""
+    distinct from SQL NULL. (Not a dataclass: orjson would serialise it as an object.)
+    A Python class under mypyc too: the reducer deep-copies values, and copy rebuilds an
+    instance with ``cls.__new__(cls)``, which runs a compiled class's ``__init__``."""
 
     __slots__ = ("text",)
 
@@ -167,6 +177,7 @@ class JsonText:
         return f"JsonText({self.text!r})"
 
 
+@mypyc_attr(native_class=False)
 class BitString:
     """A bit string (Debezium's ``io.debezium.data.Bits``) as its bits, first bit first:
     ``"101010101010"``. Written to a ``bit``/``bit varying`` column as that text."""
@@ -186,6 +197,7 @@ class BitString:
         return f"BitString({self.bits!r})"
 
 
+@mypyc_attr(native_class=False)
 class Point:
     """A PostgreSQL ``point`` (Debezium's ``io.debezium.data.geometry.Point``)."""
 
@@ -237,6 +249,7 @@ class SchemaChange:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@mypyc_attr(native_class=False)
 class Micros(timedelta):
     """A duration the source counted in microseconds (Debezium ``MicroDuration``, a MySQL
     TIME past 24 hours). asyncpg encodes an interval from ``days``/``seconds``/
@@ -255,6 +268,7 @@ class Micros(timedelta):
         return (self // timedelta(microseconds=1) - self.microseconds) // 1_000_000
 
 
+@mypyc_attr(native_class=False)
 class TemporalText:
     """A date, time or timestamp PostgreSQL holds but Python's types cannot, as the input text
     PostgreSQL reads exactly: ``infinity``/``-infinity``, years before 1 (``0044-03-15 BC``)

@@ -68,7 +68,9 @@ def _sink_imports(path: Path) -> list[tuple[int, str, list[str]]]:
 
 
 def test_top_level_holds_only_shared_modules_and_role_subpackages() -> None:
-    entries = sorted(p.name for p in SINK.iterdir() if p.name != "__pycache__")
+    # Extension modules are build outputs of the compiled decoder (setup.py), not sources.
+    entries = sorted(p.name for p in SINK.iterdir()
+                     if p.name != "__pycache__" and not p.name.endswith(".so"))
     assert len(entries) <= 13, entries
     for entry in entries:
         name = entry.removesuffix(".py")

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from sink.errors import DecodeError
 
@@ -32,16 +33,20 @@ class InexactNumber(Exception):
     Internal signal between the fast and the exact parse; never leaves the decoder."""
 
 
+@mypyc_attr(native_class=False)
 class ExactFloat(float):
     """A float from :func:`parse_exact` that keeps its literal text (for ``Decimal``)."""
 
     __slots__ = ("text",)
     text: str
 
-    def __new__(cls, text: str) -> ExactFloat:
-        obj = super().__new__(cls, text)
-        obj.text = text
-        return obj
+
+def _exact_float(text: str) -> ExactFloat:
+    # Not a __new__(cls, text): copy/pickle rebuild a float subclass as cls.__new__(cls,
+    # float_value), and compiled with mypyc that signature refuses the float.
+    obj = ExactFloat(text)
+    obj.text = text
+    return obj
 
 
 def parse_json(data: Text, *, allow_nan: bool = False) -> Any:
@@ -77,7 +82,7 @@ def parse_exact(data: Text, *, keep_float_text: bool = False) -> Any:
     ``keep_float_text``, every float's literal as :class:`ExactFloat`)."""
     text = data if isinstance(data, str) else bytes(data).decode("utf-8")
     try:
-        return json.loads(text, parse_float=ExactFloat if keep_float_text else None)
+        return json.loads(text, parse_float=_exact_float if keep_float_text else None)
     except RecursionError:
         raise DecodeError("JSON nested too deeply", code="too_deep") from None
     except ValueError as exc:  # orjson accepted the text: only an absurdly long integer

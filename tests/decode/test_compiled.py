@@ -1,0 +1,143 @@
+"""Which decoder runs: the mypyc-compiled modules setup.py builds, or their pure Python.
+
+``make test`` runs tests/decode twice: compiled (this module asserts the ``.so`` modules are
+the ones imported, so the suite really exercised them) and with ``WARP_NO_MYPYC=1`` (the
+pure fallback, asserted here too). A tree pip did not build (a worktree on PYTHONPATH over
+another tree's install) has no compiled modules to expect.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import pickle
+import shutil
+import sysconfig
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+import sink
+from sink.decode import extjson
+from sink.decode.envelope import DecoderOptions, decode_json
+from sink.decode.jsontext import parse_exact
+from sink.errors import DecodeError
+from sink.records import (
+    Binary,
+    BitString,
+    BsonUuid,
+    IdText,
+    Int64,
+    JsonText,
+    Micros,
+    ObjectId,
+    Point,
+    Record,
+    TemporalText,
+)
+from tests import paths
+
+# setup.py's COMPILED, as module names.
+HOT = (
+    "sink.records", "sink.decode.common", "sink.decode.column_types",
+    "sink.decode.connect", "sink.decode.envelope", "sink.decode.extjson",
+    "sink.decode.extjson_key", "sink.decode.flat", "sink.decode.jsontext",
+    "sink.decode.keyless", "sink.decode.mongo", "sink.decode.schema",
+)  # fmt: skip
+PURE = os.environ.get("WARP_NO_MYPYC", "") not in ("", "0")
+
+
+def _files() -> dict[str, str]:
+    return {name: str(importlib.import_module(name).__file__) for name in HOT}
+
+
+def _pip_built_this_tree() -> bool:
+    """True when the sink under test is the editable install pip built from this tree."""
+    try:
+        direct = distribution("cartridge-warp-sink").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return False
+    info = json.loads(direct or "{}")
+    if not info.get("dir_info", {}).get("editable"):
+        return False
+    return Path(unquote(urlparse(info["url"]).path)).resolve() == paths.ROOT.resolve()
+
+
+def _compiler() -> bool:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    return shutil.which(os.environ.get("CC", cc).split()[0]) is not None and headers.exists()
+
+
+def test_setup_compiles_the_modules_this_test_expects() -> None:
+    text = (paths.ROOT / "setup.py").read_text()
+    listed = {p.removesuffix(".py").replace("/", ".") for p in text.split('"') if
+              p.startswith("sink/") and p.endswith(".py")}  # fmt: skip
+    assert listed == set(HOT)
+
+
+@pytest.mark.skipif(not PURE, reason="the pure run is make decode-pure (WARP_NO_MYPYC=1)")
+def test_warp_no_mypyc_loads_the_pure_python_modules() -> None:
+    files = _files()
+    assert all(f.endswith(".py") for f in files.values()), files
+    assert sink.pure_reason in (None, "WARP_NO_MYPYC is set")
+
+
+@pytest.mark.skipif(PURE, reason="WARP_NO_MYPYC is set: the pure Python run")
+def test_the_compiled_modules_are_the_ones_imported() -> None:
+    built = list((paths.ROOT / "sink").glob("_hot__mypyc.*so"))
+    if not built:
+        if _pip_built_this_tree() and _compiler():
+            pytest.fail("pip installed this tree (editable) and a C compiler is here, but "
+                        "there is no compiled build: run `make build`; if it stays pure, "
+                        "`pip install -v -e .` prints a 'warp-sink build:' line saying why")
+        pytest.skip("no compiled build in this tree (not installed by pip, or no compiler)")
+    assert sink.pure_reason is None, f"running pure Python: {sink.pure_reason}"
+    files = _files()
+    assert all(f.endswith(".so") for f in files.values()), files
+    # Compiled functions are builtins, not Python functions with bytecode.
+    assert not hasattr(extjson.walk, "__code__")
+
+
+def _event(after: dict[str, object]) -> bytes:
+    return json.dumps({"after": json.dumps(after), "op": "c",
+                       "source": {"db": "d", "collection": "c", "ts_ms": 1}}).encode()
+
+
+def test_decoding_gives_the_same_values_compiled_or_not() -> None:
+    """The values mypyc could change (its tagged ints switch representation past 2**62, the
+    builtin subclasses stay Python classes) come out of either decoder alike."""
+    oid = "5f0c" * 6
+    edges = {"a": 2**62 - 1, "b": 2**62, "c": 2**63 - 1, "d": -(2**63), "e": -(2**62) - 1}
+    after = {"_id": {"$oid": oid}, "owner": {"$oid": oid}, "n": {"$numberLong": str(2**63 - 1)},
+             **edges}
+    key = json.dumps({"id": json.dumps({"$oid": oid})}).encode()
+    rec = decode_json(key, _event(after), "p.d.c", DecoderOptions())
+    assert isinstance(rec, Record)
+    assert type(rec.values["owner"]) is ObjectId and rec.values["owner"] == oid
+    assert type(rec.values["n"]) is Int64 and rec.values["n"] == 2**63 - 1
+    assert {k: rec.values[k] for k in edges} == edges
+    with pytest.raises(DecodeError, match="integer 1180591620717411303424 is outside the int64"):
+        decode_json(key, _event({"_id": 1, "big": 2**70}), "p.d.c", DecoderOptions())
+
+
+def test_the_decoders_value_types_survive_copy_and_pickle() -> None:
+    """The reducer deep-copies values (postgres/reduce.py); the builtin subclasses stay Python
+    classes under mypyc, and must rebuild through copy and pickle with their extra state.
+    (Compiled, ``ExactFloat.__new__(cls, text: str)`` refused the float copy passes it, and
+    a native ``JsonText`` ran ``__init__`` without its argument.)"""
+    exact = parse_exact('{"x": 1.50}', keep_float_text=True)["x"]
+    values = [exact, Binary(b"ab", 3), Int64(2**63 - 1), ObjectId("5f0c" * 6),
+              Micros(hours=-2), BsonUuid(int=5), JsonText('{"a": 1.50}'), BitString("0101"),
+              Point(1.5, -2.0), TemporalText("date", "0044-03-15 BC"),
+              IdText('{"$numberLong":"5"}')]  # fmt: skip
+    for copier in (copy.copy, copy.deepcopy, lambda v: pickle.loads(pickle.dumps(v))):
+        for v in values:
+            out = copier(v)
+            assert type(out) is type(v) and out == v, (copier, v)
+    assert copy.deepcopy(exact).text == "1.50"
+    assert copy.deepcopy(Binary(b"ab", 3)).subtype == 3
