@@ -15,7 +15,7 @@ Every scenario writes, in one pass over the same deterministic (seeded) changes:
                      a partial update as ``{_id, <updatedFields>}``; a delete as a null
                      value) for the Quix Streams peer;
 * ``<base>.avro``    with ``--avro``: the envelopes in the Confluent wire format (Avro,
-                     ``schemas/debezium-mongodb/*.avsc``) — needs ``sink/framing.py`` and
+                     ``schemas/debezium-mongodb/*.avsc``) — needs ``sink/decode/framing.py`` and
                      ``tests/schema_registry_server.py``, skipped with a message otherwise.
 
 Scenarios (``--scale`` multiplies every count; the defaults are sized so that our sink runs
@@ -403,7 +403,7 @@ class AvroCodec:
 
 def avro_available() -> str | None:
     """None when the Avro path can run, else why not."""
-    missing = [p for p in ("sink/framing.py", "tests/schema_registry_server.py")
+    missing = [p for p in ("sink/decode/framing.py", "tests/schema_registry_server.py")
                if not (ROOT / p).is_file()]
     if missing:
         return f"Avro skipped: {', '.join(missing)} not present yet"
