@@ -197,7 +197,10 @@ async def _open(
     if any(type(v) is list for v in first.values()):  # an array key: grouped as a tuple
         kts = [_frozen(kt) for kt in kts]  # (plan.key_param passes it as the list again)
     col = info.primary_key[0]
-    convert = ids.converter(info.columns[col]) if len(info.primary_key) == 1 else None
+    # Only a MongoDB table's ids need converting: a relational integer key is an int already,
+    # and its flushes should not pay a pass over every record for nothing.
+    mongo = len(info.primary_key) == 1 and ids.is_id(kts[0])
+    convert = ids.converter(info.columns[col]) if mongo else None
     if convert is None:
         return info, records, kts, []
     kept: list[Record] = []
