@@ -123,11 +123,13 @@ async def amain(args: argparse.Namespace) -> int:
         if args.profile:
             results["profiles"] = {}
             for r in results["scenarios"]:
-                if r["scenario"] in ("a", "c"):
+                if r["scenario"] in ("a", "c", "d"):
                     log(f"profiling ours on scenario {r['scenario']}")
                     plan = loadgen.SCENARIOS[r["scenario"]]
                     results["profiles"][r["scenario"]] = await bench.profile(
-                        r["scenario"], r["topics"]["dbz"], plan.collection)
+                        r["scenario"], r["topics"]["dbz"], plan.collection,
+                        setup=(r.get("setup_topics") or {}).get("dbz"),
+                        setup_messages=r["expected"]["setup_messages"])
     finally:
         if bench.pool is not None:
             await bench.pool.close()

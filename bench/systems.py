@@ -80,7 +80,7 @@ class Systems:
     # ours ---------------------------------------------------------------------------
 
     def ours_config(self, name: str, topic: str, group: str, *, schema: str | None = None,
-                    collection: str = "", avro: bool = False) -> Path:
+                    collection: str = "", avro: bool = False, log_level: str = "") -> Path:
         lines = ["source:", f'  bootstrap_servers: "{self.info.bootstrap_servers}"',
                  f'  topics: ["{topic}"]', f'  group_id: "{group}"']
         if avro:
@@ -89,6 +89,8 @@ class Systems:
         lines += ["destination:", '  type: "postgresql"',
                   f'  connection_string: "{self.info.pg_dsn}"',
                   "observability:", f"  metrics_port: {free_port()}"]
+        if log_level:
+            lines.append(f'  log_level: "{log_level}"')
         if schema:
             lines += ["mapping:", "  overrides:",
                       f'    "{loadgen.DB}.{collection}": "{schema}.{collection}"']
@@ -276,13 +278,25 @@ class Systems:
 
     # profiles -----------------------------------------------------------------------
 
-    async def profile(self, name: str, topic: str, collection: str) -> dict[str, Any]:
+    async def profile(self, name: str, topic: str, collection: str, *,
+                      setup: str | None = None, setup_messages: int = 0) -> dict[str, Any]:
+        """Both profiles of ours on ``topic``, each into a fresh table that first gets the
+        scenario's ``setup`` phase (untimed), so updates meet the rows they update."""
         out: dict[str, Any] = {}
         for mode in ("pyinstrument", "py-spy"):
+            schema = f"bench_prof_{mode.replace('-', '')}"
+            pool = await self.pg()
+            await pool.execute(f'DROP TABLE IF EXISTS "{schema}"."{collection}"')
+            if setup is not None:
+                s = await self.ours(f"profile-{name}-{mode}-setup", setup,
+                                    f"profile-{self.run_id}-{name}-{mode}-setup",
+                                    setup_messages, schema=schema, collection=collection)
+                self.check_setup(f"ours ({schema})", s)
             cfg = self.ours_config(f"profile-{name}-{mode}", topic,
                                    f"profile-{self.run_id}-{name}-{mode}",
-                                   schema=f"bench_prof_{mode.replace('-', '')}",
-                                   collection=collection)
+                                   schema=schema, collection=collection,
+                                   # py-spy's idle split reads the debug `batch processed` lines
+                                   log_level="debug" if mode == "py-spy" else "")
             pdir = self.out / f"profile-{name}"
             cmd = [sys.executable, str(BENCH / "profile_ours.py"), "--config", str(cfg),
                    "--out", str(pdir)] + (["--py-spy"] if mode == "py-spy" else [])

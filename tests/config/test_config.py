@@ -241,7 +241,7 @@ def test_flush_size_follows_an_explicit_batch_size_else_the_fast_default(
     assert s.max_batch_records == 300
     assert load_settings(write(tmp_path, plain), {"destination.batch_size": "40"}
                          ).max_batch_records == 40
-    assert s.batch.max_age_ms == 250
+    assert s.batch.max_age_ms == 200
 
 
 def test_defaults_and_derived_values(tmp_path: Path) -> None:
