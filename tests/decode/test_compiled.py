@@ -45,7 +45,7 @@ from tests import paths
 HOT = (
     "sink.records", "sink.decode.common", "sink.decode.column_types",
     "sink.decode.connect", "sink.decode.envelope", "sink.decode.extjson",
-    "sink.decode.extjson_key", "sink.decode.flat", "sink.decode.jsontext",
+    "sink.decode.extjson_key", "sink.decode.flat", "sink.decode.framing", "sink.decode.jsontext",
     "sink.decode.keyless", "sink.decode.mongo", "sink.decode.schema",
 )  # fmt: skip
 PURE = os.environ.get("WARP_NO_MYPYC", "") not in ("", "0")
