@@ -19,6 +19,11 @@ turns any exception into a ``bad_avro`` dead letter), it never hangs or allocate
 bound. Input fastavro would read into a garbage value (an enum or union index out of
 range, a varint past 64 bits) raises here instead.
 
+With ``drop_source``, the fields of those names in the envelope's ``source`` struct (read
+in place) are stepped over and left out of the value: a string or bytes field costs one
+varint then, not a slice, a UTF-8 decode and a dict entry. The decoder passes the ones it
+never reads (:data:`sink.decode.common.UNREAD_SOURCE_FIELDS`).
+
 What this does not handle returns ``None`` and the caller keeps fastavro for that schema:
 recursive named types, unions of more than 63 branches, schemas nested deeper than
 ``_MAX_DEPTH`` or generating more than ``_MAX_SOURCE`` characters. Setting the environment
@@ -75,10 +80,11 @@ _BASE_GLOBALS: dict[str, Any] = {
 }
 
 
-def compile_reader(parsed: Any) -> AvroReader | None:
-    """A reader for fastavro-parsed ``parsed``, or ``None`` when fastavro must be used."""
+def compile_reader(parsed: Any, drop_source: frozenset[str] = frozenset()) -> AvroReader | None:
+    """A reader for fastavro-parsed ``parsed``, or ``None`` when fastavro must be used;
+    ``drop_source``: fields of the top-level ``source`` record to skip (module doc)."""
     try:
-        gen = _Gen(parsed)
+        gen = _Gen(parsed, drop_source)
         source = gen.build()
         if len(source) > _MAX_SOURCE:
             return None
@@ -95,8 +101,11 @@ def compile_reader(parsed: Any) -> AvroReader | None:
 class _Gen:
     """Generates the reader's source; ``consts`` are the globals it refers to."""
 
-    def __init__(self, parsed: Any) -> None:
+    def __init__(self, parsed: Any, drop_source: frozenset[str] = frozenset()) -> None:
         self.root = parsed
+        self.drop_source = drop_source
+        self.drop_next: frozenset[str] = frozenset()  # for the record read in place next
+        self.root_record: Any = None
         named = parsed.get("__named_schemas") if isinstance(parsed, dict) else None
         self.named: dict[str, Any] = dict(named) if isinstance(named, dict) else {}
         self.consts: dict[str, Any] = {}
@@ -114,6 +123,7 @@ class _Gen:
             if not isinstance(name, str):
                 raise _Unsupported("record without a name")
             self.active.add(name)
+            self.root_record = root
             self.by_name[name] = self._record_function(root, 0)  # the first: _r0
             self.active.discard(name)
         else:
@@ -257,7 +267,8 @@ class _Gen:
         if fn is None and self.refs.get(name, 0) == 0 and name not in self.active:
             # defined here and never referenced by name: read in place, no call
             self.active.add(name)
-            lines.append(f"{out} = " + self._fields(schema, lines, nest, depth + 1))
+            drop, self.drop_next = self.drop_next, frozenset()
+            lines.append(f"{out} = " + self._fields(schema, lines, nest, depth + 1, drop))
             self.active.discard(name)
             return
         if fn is None:
@@ -278,8 +289,10 @@ class _Gen:
         head.extend("    " + line for line in _with_length(body))
         return name
 
-    def _fields(self, schema: dict[str, Any], lines: list[str], nest: int, depth: int) -> str:
-        """Append the code reading a record's fields; the dict display that holds them."""
+    def _fields(self, schema: dict[str, Any], lines: list[str], nest: int, depth: int,
+                drop: frozenset[str] = frozenset()) -> str:  # fmt: skip
+        """Append the code reading a record's fields; the dict display that holds them.
+        Fields named in ``drop`` are stepped over and left out."""
         fields = schema.get("fields")
         if not isinstance(fields, list):
             raise _Unsupported("record fields")
@@ -289,9 +302,38 @@ class _Gen:
             if type(fname) is not str:
                 raise _Unsupported("field name")
             var = self._fresh("f")
+            if fname in drop:
+                self._skip(field.get("type"), var, lines, nest, depth + 1)
+                continue
+            if fname == "source" and schema is self.root_record:
+                self.drop_next = self.drop_source  # the envelope's source, if read in place
             self._emit(field.get("type"), var, lines, nest, depth + 1)
+            self.drop_next = frozenset()
             items.append(f"{fname!r}: {var}")
         return "{" + ", ".join(items) + "}"
+
+    def _skip(self, schema: Any, out: str, lines: list[str], nest: int, depth: int) -> None:
+        """Step over a datum of ``schema``: strings and bytes (also as union branches) by
+        their checked length only; anything else is read into ``out`` and left unused."""
+        schema = self._resolve(schema)
+        if schema in ("string", "bytes") or (
+                isinstance(schema, dict) and schema.get("type") in ("string", "bytes")
+                and not schema.get("logicalType")):
+            n = self._fresh("n")
+            self._raw(n, lines)
+            lines.append(f"p = {self._span(n, lines)}")
+        elif isinstance(schema, list) and 0 < len(schema) <= 63:
+            idx = self._fresh("u")
+            lines.append(f"{idx} = b[p]; p += 1")
+            for i, branch in enumerate(schema):
+                lines.append(f"{'if' if i == 0 else 'elif'} {idx} == {2 * i}:")
+                inner: list[str] = ["pass"]
+                self._skip(branch, out, inner, nest + 1, depth + 1)
+                lines.extend("    " + line for line in inner)
+            lines.append("else:")
+            lines.append("    raise _bad('union index out of range')")
+        else:
+            self._emit(schema, out, lines, nest, depth)
 
     def _union(self, branches: list[Any], out: str, lines: list[str], nest: int,
                depth: int) -> None:  # fmt: skip

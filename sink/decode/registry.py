@@ -58,6 +58,7 @@ import structlog
 from fastavro import parse_schema
 
 from sink.decode.avro_reader import AvroReader, compile_reader, enabled
+from sink.decode.common import UNREAD_SOURCE_FIELDS
 from sink.decode.schema import SchemaNode, schema_node
 from sink.errors import ConfigError, DecodeError, TransientError
 
@@ -285,7 +286,7 @@ class SchemaRegistry:
                 f"{str(exc)[:200]}",
                 code="bad_schema",
             ) from None
-        reader = compile_reader(parsed) if enabled() else None
+        reader = compile_reader(parsed, UNREAD_SOURCE_FIELDS) if enabled() else None
         return WriterSchema(schema_id, "AVRO", text, parsed, node, reader)
 
     def _remember_missing(self, schema_id: int) -> None:
