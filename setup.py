@@ -35,6 +35,7 @@ COMPILED = [
     "sink/decode/common.py",
     "sink/decode/column_types.py",
     "sink/decode/connect.py",
+    "sink/decode/docjson.py",
     "sink/decode/envelope.py",
     "sink/decode/extjson.py",
     "sink/decode/extjson_key.py",

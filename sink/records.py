@@ -14,11 +14,14 @@ rendering (extended JSON inside jsonb) the value has. Relational values stay pla
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from mypy_extensions import mypyc_attr
 
 
@@ -75,6 +78,17 @@ BSON_UTC = timezone(timedelta(0), BSON_UTC_NAME)
 def is_bson_date(value: datetime) -> bool:
     """True for a datetime the MongoDB decoder made from a BSON date."""
     return value.tzinfo is BSON_UTC or value.tzname() == BSON_UTC_NAME
+
+
+def bson_date_json(value: datetime) -> bytes:
+    """A BSON date's jsonb rendering, ``{"$date":"2024-01-15T10:30:00.123Z"}`` (``...:00Z``
+    without milliseconds). Here so the writer and the decoder's `DocText` share one text."""
+    # orjson's own text (C, several times faster than isoformat): "...:05Z" or
+    # "...:05.123000Z"; a BSON date has whole milliseconds, so drop the last 3 digits.
+    text = orjson.dumps(value, option=orjson.OPT_UTC_Z)
+    if len(text) > 22:
+        text = text[:-5] + b'Z"'
+    return b'{"$date":' + text + b"}"
 
 
 @mypyc_attr(native_class=False)
@@ -175,6 +189,34 @@ class JsonText:
 
     def __repr__(self) -> str:
         return f"JsonText({self.text!r})"
+
+
+@mypyc_attr(native_class=False)
+class DocText:
+    """A MongoDB sub-document or array (a top-level field's value) as its jsonb text, ready
+    to store: the decoder renders it once, in C, instead of building BSON-typed values the
+    writer would render again (bench/README.md, "Raw JSON passthrough"). The text is what
+    `sink.postgres.jsonb.to_json_text` gives for the typed value, and holds no NUL.
+    `value` is the document back as plain JSON values (BSON types as their wrappers,
+    non-integer numbers as ``Decimal`` so they render as they were), for code that edits
+    it (a partial update folded into it)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def value(self) -> Any:
+        return json.loads(self.text, parse_float=Decimal)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is DocText and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"DocText({self.text!r})"
 
 
 @mypyc_attr(native_class=False)

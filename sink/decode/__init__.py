@@ -7,7 +7,8 @@ naming what is wrong with the record. The registry client is the one piece of I/
 Inside: ``framing`` (converter formats, the Confluent header), ``envelope`` (which
 Debezium envelope a message is), ``mongo``, ``connect`` and ``flat`` (one envelope family
 each), ``schema`` (Connect/Avro schemas as the decoder reads them), ``extjson`` and
-``extjson_key`` (MongoDB extended JSON), ``jsontext`` (JSON with exact numbers),
+``extjson_key`` (MongoDB extended JSON), ``docjson`` (a row image's sub-documents as jsonb
+text), ``jsontext`` (JSON with exact numbers),
 ``common`` (options and helpers every envelope shares), ``registry`` (the HTTP client),
 ``avro_reader`` (an Avro reader generated per writer schema).
 Other layers import from this module only.

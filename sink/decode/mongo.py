@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sink.decode import extjson
+from sink.decode import docjson, extjson
 from sink.decode.common import DecoderOptions, as_int, as_name, fail, show, topic_table, utc_from_ms
 from sink.errors import DecodeError
 from sink.records import IdText, Kind, Patch, Path, Record, Skip
@@ -60,11 +60,17 @@ def mongo_key(
     return {"_id": extjson.canonical_key_text(value, plain=not typed)}
 
 
-def _document(text: Any, what: str, options: DecoderOptions) -> dict[str, Any]:
+def _document(
+    text: Any, what: str, options: DecoderOptions, *, row: bool = False
+) -> dict[str, Any]:
+    """``row``: the document is a row image, its sub-documents become jsonb as `DocText`."""
     if type(text) is not str:
         raise fail("bad_envelope", f"{what} must be a JSON string, got {show(text)}")
     try:
-        doc = extjson.loads(text, max_depth=options.max_depth)
+        if row:
+            doc = docjson.loads_document(text, max_depth=options.max_depth)
+        else:
+            doc = extjson.loads(text, max_depth=options.max_depth)
     except DecodeError as exc:
         raise fail(exc.code, f"{what}: {exc}") from None
     if type(doc) is not dict:
@@ -136,11 +142,11 @@ def decode_mongo(
         after = payload.get("after")
         if after is None:
             raise fail("missing_after", f"MongoDB op={op} without an after document")
-        return _upsert(record, key, _document(after, "after", options))
+        return _upsert(record, key, _document(after, "after", options, row=True))
     if op == "u":
         after = payload.get("after")
         if after is not None:  # full document (update_full / replace): the latest state
-            return _upsert(record, key, _document(after, "after", options))
+            return _upsert(record, key, _document(after, "after", options, row=True))
         desc = payload.get("updateDescription")
         if desc is not None:
             patch = _description_patch(desc, options)

@@ -30,10 +30,12 @@ from sink.records import (
     Binary,
     BitString,
     BsonUuid,
+    DocText,
     JsonText,
     ObjectId,
     Point,
     TemporalText,
+    bson_date_json,
     is_bson_date,
 )
 
@@ -83,6 +85,8 @@ def _json_default(value: Any) -> Any:
     # (ObjectIds, dates) are written as ready JSON fragments: a dict costs twice as much.
     if type(value) is ObjectId:
         return orjson.Fragment(b'{"$oid":"' + value.encode() + b'"}')
+    if type(value) is DocText:  # a sub-document the decoder rendered (see `to_json_text`)
+        return orjson.Fragment(value.text.encode())
     if type(value) is JsonText:  # the source's exact JSON text (a validated JSON value)
         return orjson.Fragment(value.text.encode())
     if type(value) is BitString:
@@ -93,12 +97,7 @@ def _json_default(value: Any) -> Any:
         return value.text
     if type(value) is datetime:
         if value.tzinfo is BSON_UTC or is_bson_date(value):
-            # orjson's own text (C, several times faster than isoformat): "...:05Z" or
-            # "...:05.123000Z"; a BSON date has whole milliseconds, so drop the last 3 digits.
-            text = orjson.dumps(value, option=orjson.OPT_UTC_Z)
-            if len(text) > 22:
-                text = text[:-5] + b'Z"'
-            return orjson.Fragment(b'{"$date":' + text + b"}")
+            return orjson.Fragment(bson_date_json(value))
         return value.isoformat()
     if isinstance(value, date | time):
         return value.isoformat()  # what orjson writes for them (time with a zone too)
@@ -173,6 +172,8 @@ def to_json_text(value: Any) -> str:
     ``{"$numberDecimal": "Infinity"}`` (README, "How events map to tables"). Relational
     values keep their plain renderings (timestamps ISO-8601, bytes base64, UUIDs as
     strings), NaN/Infinity of any source take the wrappers."""
+    if type(value) is DocText:  # a MongoDB sub-document the decoder already rendered so
+        return value.text
     return _dumps(value).decode("utf-8")
 
 

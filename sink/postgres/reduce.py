@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sink.records import Kind, Patch, Path, Record
+from sink.records import DocText, Kind, Patch, Path, Record
 
 KeyTuple = tuple[Any, ...]
 _MASK = 0xFFFFFFFFFFFFFFFF
@@ -245,6 +245,10 @@ def truncate_path(doc: dict[str, Any], path: Path, size: int) -> None:
 
 def apply_patch_to_document(doc: dict[str, Any], patch: Patch) -> None:
     """Apply a patch to a full document, in MongoDB's order: truncate, set, unset."""
+    inside = [*patch.truncate, *(p for p in (*patch.set, *patch.unset) if len(p) > 1)]
+    for path in inside:  # a sub-document the decoder rendered: edit it as plain JSON
+        if type(doc.get(path[0])) is DocText:
+            doc[path[0]] = doc[path[0]].value()
     for path, size in patch.truncate.items():
         truncate_path(doc, path, size)
     for path, value in patch.set.items():

@@ -25,7 +25,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sink.records import BitString, JsonText, Point
+from sink.records import BitString, DocText, JsonText, Point
 
 _BASE = {"smallint": "integer", "citext": "text", "character varying": "text"}
 # Types whose values are sent as text and cast in the statement (see the module doc).
@@ -171,6 +171,8 @@ def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
         if v is None:
             out.append(None)
             continue
+        if type(v) is DocText:  # a MongoDB array the decoder rendered: its elements
+            v = v.value()
         items = [_element(x) for x in v] if type(v) is list else [None]
         if any(x is None for x in items) or any(type(x) is str and "\x00" in x for x in v):
             overflow[i] = v
@@ -207,6 +209,8 @@ def adapt_text(values: list[Any], column: str) -> tuple[list[Any], dict[int, Any
 
 
 def _text(v: Any, column: str) -> str | None:
+    if type(v) is DocText:  # a MongoDB document the decoder rendered: as the document
+        v = v.value()
     t = type(v)
     if t is str:
         return str(v)

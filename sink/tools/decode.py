@@ -44,7 +44,16 @@ from sink.decode import KEY_FORMATS, VALUE_FORMATS, DecoderOptions, MessageDecod
 from sink.errors import ConfigError, WarpError
 from sink.logs import CurrentStderr, scrub
 from sink.postgres import natural_type
-from sink.records import BitString, JsonText, Path, Point, Record, Skip, TemporalText
+from sink.records import (
+    BitString,
+    DocText,
+    JsonText,
+    Path,
+    Point,
+    Record,
+    Skip,
+    TemporalText,
+)
 
 __all__ = ["add_parser", "describe", "main", "render"]
 
@@ -210,6 +219,8 @@ def render(v: Any) -> Any:
     if isinstance(v, Point):
         return {"x": render(v.x), "y": render(v.y)}
     if isinstance(v, JsonText):  # shown parsed; written to jsonb as its exact text
+        return json.loads(v.text)
+    if isinstance(v, DocText):  # a MongoDB sub-document, shown as its jsonb rendering
         return json.loads(v.text)
     if isinstance(v, TemporalText):  # BC, past 9999, ±infinity, 24:00:00: PostgreSQL's text
         return v.text

@@ -44,7 +44,7 @@ from tests import paths
 # setup.py's COMPILED, as module names.
 HOT = (
     "sink.records", "sink.decode.common", "sink.decode.column_types",
-    "sink.decode.connect", "sink.decode.envelope", "sink.decode.extjson",
+    "sink.decode.connect", "sink.decode.docjson", "sink.decode.envelope", "sink.decode.extjson",
     "sink.decode.extjson_key", "sink.decode.flat", "sink.decode.framing", "sink.decode.jsontext",
     "sink.decode.keyless", "sink.decode.mongo", "sink.decode.schema",
 )  # fmt: skip
