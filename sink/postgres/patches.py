@@ -1,18 +1,18 @@
-"""Partial updates of a table: one statement per shape of patch (`statements.patch`)."""
+"""Partial updates of a table: one statement per shape of patch (`patch_sql.patch`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from sink.postgres import statements
+from sink.postgres import patch_sql
 from sink.postgres.catalog import Catalog, TableInfo
 from sink.postgres.dates import exact_texts
 from sink.postgres.metadata import Conn
 from sink.postgres.outcome import TableResult, WriteOptions, narrowed, write_exact
+from sink.postgres.patch_sql import PatchShape
 from sink.postgres.plan import column_of, key_param
 from sink.postgres.reduce import Change
-from sink.postgres.statements import PatchShape
 from sink.postgres.types import adapt_column
 
 Narrowed = list[tuple[str, Any]]  # (column, value) pairs kept in overflow
@@ -24,14 +24,14 @@ async def write_patches(
 ) -> None:
     groups: dict[tuple[Any, ...], list[tuple[Change, list[Any], Narrowed]]] = defaultdict(list)
     for ch in pats:
-        shape, scalars, row, aside = statements.patch_row(
+        shape, scalars, row, aside = patch_sql.patch_row(
             info, ch, column_of, adapt=False, aside=opts.squeeze is not None)
         groups[(shape, *scalars)].append((ch, row, aside))
     params: list[tuple[PatchShape, list[Any], list[list[Any]]]] = []
     for (shape, *scalars), items in groups.items():
         columns = _adapted(info, shape, [row for _, row, _ in items])
         if columns is None:  # a value the column cannot hold: adapt row by row (overflow)
-            redo = [statements.patch_row(info, ch, column_of, aside=opts.squeeze is not None)
+            redo = [patch_sql.patch_row(info, ch, column_of, aside=opts.squeeze is not None)
                     for ch, _, _ in items]
             columns = [list(c) for c in zip(*(r[2] for r in redo), strict=True)]
             narrowings = [r[3] for r in redo]
@@ -47,7 +47,7 @@ async def write_patches(
             columns[i] = key_param(info.columns[k], columns[i])
         key = ("patch", shape, opts.force)
         sql = info.sql.get(key) or info.sql.setdefault(
-            key, statements.patch(info, shape, opts.metadata_schema, opts.force))
+            key, patch_sql.patch(info, shape, opts.metadata_schema, opts.force))
         exact: dict[str, dict[int, str]] = {}
         for j, col in enumerate(shape.top_set):
             if texts := exact_texts(columns[npk + j], info.columns[col]):
