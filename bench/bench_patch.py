@@ -83,14 +83,12 @@ def _patches(db: str, n: int) -> list[Record]:
     return out
 
 
-async def run_patches(dsn: str, n: int, size: int, stage_min_rows: int | None,
+async def run_patches(dsn: str, n: int, size: int,
                       profile: str | None = None) -> dict[str, float]:
     """Load ``n`` rows, then time ``n`` patches in batches of ``size``: events/s and split."""
     db = f"bench_{uuid.uuid4().hex[:8]}"
     pg = PostgreSQLDestinationConnector(dsn, metadata_schema="bench_meta",
                                         min_connections=1, max_connections=2)
-    if stage_min_rows is not None:
-        pg.stage_min_rows = stage_min_rows
     await pg.connect()
     try:
         docs = _docs(n)
@@ -151,32 +149,14 @@ def _cpu(pids: list[int]) -> float:
 
 async def bench_patches(dsn: str, args: argparse.Namespace) -> None:
     n = args.batches * args.size
-    if args.sweep:
-        print(f"batch size: patches/s with unnest | with COPY + staging table (best of "
-              f"{args.repeat}, {max(n, 20_000)} patches a run)")
-        for size in (int(x) for x in args.sweep.split(",")):
-            best = {"unnest": 0.0, "copy": 0.0}
-            us = {"unnest": 1e9, "copy": 1e9}
-            for _ in range(args.repeat):
-                for name, threshold in (("unnest", 10**9), ("copy", 0)):
-                    r = await run_patches(dsn, max(n, 20_000), size, threshold)
-                    best[name] = max(best[name], r["rate"])
-                    us[name] = min(us[name], r["us"])
-            print(f"{size:>6}: {best['unnest']:>9,.0f} | {best['copy']:>9,.0f}   "
-                  f"copy/unnest {best['copy'] / best['unnest']:.2f}   CPU µs a patch (client + "
-                  f"server) {us['unnest']:.1f} | {us['copy']:.1f}", flush=True)
-        return
-    paths = {"unnest": 10**9, "copy": 0} if args.path == "both" else \
-        {args.path: 10**9 if args.path == "unnest" else 0}
     print(f"{args.batches} batches x {args.size} patches, best of {args.repeat} "
           "(seconds of the best run: wall = PostgreSQL wait + asyncpg encode + sink Python)")
-    for _ in range(args.repeat):  # interleaved, so both paths see the same machine
-        for name, threshold in paths.items():
-            r = await run_patches(dsn, n, args.size, threshold, args.profile)
-            if r["rate"] >= args.best.get(name, {}).get("rate", 0.0):
-                args.best[name] = r
-    for name, r in args.best.items():
-        print(f"{name:7s} {r['rate']:>9,.0f} patches/s   wall {r['wall']:.3f} s = PostgreSQL "
-              f"{r['pg']:.3f} + asyncpg {r['asyncpg']:.3f} + sink Python {r['python']:.3f}; "
-              f"CPU {r['cpu']:.3f} s here + {r['server']:.3f} s PostgreSQL = {r['us']:.1f} µs a "
-              "patch")
+    best: dict[str, float] = {}
+    for _ in range(args.repeat):
+        r = await run_patches(dsn, n, args.size, args.profile)
+        if r["rate"] >= best.get("rate", 0.0):
+            best = r
+    print(f"{best['rate']:>9,.0f} patches/s   wall {best['wall']:.3f} s = PostgreSQL "
+          f"{best['pg']:.3f} + asyncpg {best['asyncpg']:.3f} + sink Python {best['python']:.3f}; "
+          f"CPU {best['cpu']:.3f} s here + {best['server']:.3f} s PostgreSQL = {best['us']:.1f} "
+          "µs a patch")

@@ -15,8 +15,8 @@ features[]}):
 It prints events/s for both and the ratio (sink / baseline). ``--profile FILE`` writes a
 pyinstrument HTML profile of the sink's upsert run (needs ``pip install pyinstrument``).
 
-``--kind patch`` times partial updates instead (scenario d's; `bench_patch.py`), both write
-paths interleaved, with the split of the wall time between PostgreSQL, asyncpg and the sink.
+``--kind patch`` times partial updates instead (scenario d's; `bench_patch.py`), with the
+split of the wall time between PostgreSQL, asyncpg and the sink.
 """
 
 from __future__ import annotations
@@ -259,10 +259,7 @@ def main() -> int:
     ap.add_argument("--kind", choices=("upsert", "patch"), default="upsert",
                     help="patch: scenario (d)'s partial updates on pre-loaded rows "
                     "(bench/bench_patch.py)")
-    ap.add_argument("--path", choices=("unnest", "copy", "both"), default="both",
-                    help="--kind patch: which write path(s) to time")
     args = ap.parse_args()
-    args.best = {}
     if args.dsn:
         asyncio.run(bench(args.dsn, args))
         return 0

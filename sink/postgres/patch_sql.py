@@ -24,14 +24,10 @@ from sink.postgres.statements import (
     guard,
     key_array,
     key_cast,
-    stage_of,
     value_cast,
 )
 from sink.postgres.types import JSONB, adapt_column, element_type, overflow_text, to_json_text
 from sink.records import Path
-
-_PATCH_TAIL = [("ovf", "text"), ("ovfi", "text"), ("cnt", "bigint"), ("ts", "timestamptz"),
-               ("p", "text")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +46,7 @@ class PatchShape:
     ovf_nested: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool,
-          staged: str | None = None) -> str:
+def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool) -> str:
     """Partial updates of many rows in one statement: rows the table has are updated in
     place, the others are inserted with what is known and marked partial.
 
@@ -60,20 +55,11 @@ def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool,
     path starts with its root) — then one array per row value: keys, top_set values, per
     nested root its insert value (json text) then per op its value (set: json text) or
     size (truncate: integer), per ovf_nested op the same, then overflow, insert-only
-    overflow (json text), count, source_ts, position (text). With ``staged`` (a
-    `patch_stage` name) the row values are read from that table, which is emptied, and
-    only the scalars are parameters."""
-    return _patch(info, shape, metadata_schema, force, staged)[0]
+    overflow (json text), count, source_ts, position (text).
 
-
-def patch_stage(info: TableInfo, shape: PatchShape) -> tuple[str, str]:
-    """(name, DDL) of the TEMP table patches of ``shape`` are staged in (`stage_of`)."""
-    return stage_of("warp_patch", _patch(info, shape, "", False, None)[1])
-
-
-def _patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool,
-           staged: str | None) -> tuple[str, list[tuple[str, str]]]:
-    """`patch`'s SQL and the (alias, element type) of its row values."""
+    Unlike upserts, patches are not COPYed into a staging table above some size: measured,
+    it gains nothing at any batch size (bench/README.md, "Partial updates: unnest or COPY").
+    """
     m = quote(metadata_schema)
     scalars: list[str] = []
     cols: list[tuple[str, str, str]] = []  # (alias, array element type, expression)
@@ -115,17 +101,16 @@ def _patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool
     ovf_expr = f"(coalesce(t.{OVF}, '{{}}'::jsonb) - {drop}) || coalesce(s.ovf, '{{}}'::jsonb)"
     for (_, ops), paths in zip(shape.ovf_nested, ovf_paths, strict=True):
         ovf_expr = op_exprs(ovf_expr, ops, paths)
-    spec = [(a, t) for a, t, _ in cols] + _PATCH_TAIL
-    select = (f"SELECT {', '.join(e for _, _, e in cols)}, u.ovf::jsonb AS ovf, "
-              "u.ovfi::jsonb AS ovfi, u.cnt, u.ts, u.p::numeric AS pos")
-    if staged is None:
-        n = len(scalars)
-        arrays = [f"${n + i + 1}::{t}[]" for i, (_, t) in enumerate(spec)]
-        with_ = (f"WITH s AS ({select} FROM unnest({', '.join(arrays)}) "
-                 f"AS u({', '.join(a for a, _ in spec)}))")
-    else:
-        with_ = (f"WITH u AS (DELETE FROM pg_temp.{quote(staged)} RETURNING *), "
-                 f"s AS ({select} FROM u)")
+    n = len(scalars)
+    arrays = [f"${n + i + 1}::{t}[]" for i, (_, t, _) in enumerate(cols)]
+    tail = ["ovf", "ovfi", "cnt", "ts", "p"]
+    arrays += [f"${n + len(cols) + i + 1}::{t}[]" for i, t in
+               enumerate(("text", "text", "bigint", "timestamptz", "text"))]
+    source = (
+        f"SELECT {', '.join(e for _, _, e in cols)}, u.ovf::jsonb AS ovf, u.ovfi::jsonb AS ovfi, "
+        f"u.cnt, u.ts, u.p::numeric AS pos FROM unnest({', '.join(arrays)}) "
+        f"AS u({', '.join([a for a, _, _ in cols] + tail)})"
+    )
     pk = [quote(k) for k in info.primary_key]
     key_match = " AND ".join(f"t.{k} = {s}" for k, s in zip(pk, keys, strict=True))
     sets = [f"{quote(c)} = {v}" for c, v in zip(shape.top_set, tops, strict=True)]
@@ -140,7 +125,7 @@ def _patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool
         "s.cnt", "now()", "now()", "s.ts", "s.pos", "false", "true"]
     exists = " AND ".join(f"x.{k} = {s}" for k, s in zip(pk, keys, strict=True))
     return (
-        f"{with_}, upd AS (UPDATE {info.qualified} AS t SET {', '.join(sets)} "
+        f"WITH s AS ({source}), upd AS (UPDATE {info.qualified} AS t SET {', '.join(sets)} "
         f"FROM s WHERE {key_match} AND {guard('s.pos', force)} "
         f"RETURNING {', '.join(f't.{k}' for k in pk)}) "
         f"INSERT INTO {info.qualified} AS t ({', '.join(insert_cols)}) "
@@ -150,7 +135,7 @@ def _patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool
         # guard) are left alone by ON CONFLICT, the missing ones are inserted as partial.
         f"WHERE NOT EXISTS (SELECT 1 FROM upd AS x WHERE {exists}) "
         f"ON CONFLICT DO NOTHING"
-    ), spec
+    )
 
 
 Op = tuple[str, Path, Any]
@@ -264,8 +249,8 @@ def signature(ch: Change) -> Signature:
 class Layout:
     """Where each value of a patch goes in its `patch_row` row, found once for every patch
     of the same `signature`: a batch of partial updates is mostly one signature, and
-    building the row from the layout skips the per-path decisions (about a quarter of the
-    cost of `patch_row`). Made only when the values cannot change the row's shape: every
+    building the row from the layout skips the per-path decisions (it takes about a quarter
+    of `patch_row`'s time). Made only when the values cannot change the row's shape: every
     top-level path has its own column, every nested root is a jsonb column, no ``aside``."""
 
     __slots__ = ("group", "many_keys", "nested", "top")

@@ -63,20 +63,10 @@ async def write_patches(
                 columns[npk + j] = [None if i in texts else v
                                     for i, v in enumerate(columns[npk + j])]
                 exact[col] = texts
-        if len(columns[0]) < opts.stage_min_rows:
-            key: tuple[Any, ...] = ("patch", shape, opts.force)
-            sql = info.sql.get(key) or info.sql.setdefault(
-                key, patch_sql.patch(info, shape, opts.metadata_schema, opts.force))
-            await conn.execute(sql, *scalars, *columns)
-        else:  # COPYed into a staging table the statement reads (as `writer._upserts`)
-            stage, ddl = patch_sql.patch_stage(info, shape)
-            key = ("patch-staged", shape, opts.force, stage)
-            sql = info.sql.get(key) or info.sql.setdefault(
-                key, patch_sql.patch(info, shape, opts.metadata_schema, opts.force, stage))
-            await conn.execute(ddl)
-            await conn.copy_records_to_table(stage, records=list(zip(*columns, strict=True)),
-                                             schema_name="pg_temp")
-            await conn.execute(sql, *scalars)
+        key = ("patch", shape, opts.force)
+        sql = info.sql.get(key) or info.sql.setdefault(
+            key, patch_sql.patch(info, shape, opts.metadata_schema, opts.force))
+        await conn.execute(sql, *scalars, *columns)
         await write_exact(conn, info, exact, columns[:npk], columns[-1])
 
 

@@ -82,15 +82,11 @@ def _upsert_columns(info: TableInfo) -> list[tuple[str, str]]:
 
 
 def stage_table(info: TableInfo) -> tuple[str, str]:
-    """(name, DDL) of the TEMP table an upsert of ``info`` is staged in."""
-    return stage_of("warp_stage", _upsert_columns(info))
-
-
-def stage_of(prefix: str, cols: list[tuple[str, str]]) -> tuple[str, str]:
-    """(name, DDL) of a TEMP staging table with columns ``cols`` (alias, type). Statements
-    whose columns have the same types share one; rows vanish at commit."""
+    """(name, DDL) of the TEMP table an upsert of ``info`` is staged in. Tables whose
+    columns have the same types share one; rows vanish at commit."""
+    cols = _upsert_columns(info)
     digest = hashlib.sha1("|".join(t for _, t in cols).encode()).hexdigest()[:16]
-    name = f"{prefix}_{digest}"
+    name = f"warp_stage_{digest}"
     body = ", ".join(f"{a} {t}" for a, t in cols)
     return name, f"CREATE TEMP TABLE IF NOT EXISTS {quote(name)} ({body}) ON COMMIT DELETE ROWS"
 

@@ -103,21 +103,22 @@ async def test_jsonb_scalars(make_dest: Maker, pg_schema_factory, pg) -> None:
     assert got["l"]["j"] == [1]  # MongoDB refuses a field name inside an array: unchanged
 
 
-async def test_staged_and_unnest_patches_give_the_same_tables(
+async def test_layout_and_patch_row_give_the_same_tables(
     make_dest: Maker, pg_schema_factory, pg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Patches COPYed into a staging table (from `stage_min_rows`) and patches sent as
-    arrays write the same rows: nested set/unset/truncate, values kept in overflow (a
-    value its column cannot hold, a path inside a text column, a NUL character), the
-    ordering guard holding back an older patch, missing rows inserted partial."""
-    staged_shapes: list[Any] = []
-    stage = patch_sql.patch_stage
-    monkeypatch.setattr(patch_sql, "patch_stage",
-                        lambda info, shape: staged_shapes.append(shape) or stage(info, shape))
-    staged, unnest = await make_dest(), await make_dest()
-    staged.stage_min_rows, unnest.stage_min_rows = 1, 10**9
+    """Rows built from a `patch_sql.Layout` (one per path signature) and rows built by
+    `patch_row` patch by patch write the same tables: nested set/unset/truncate, values
+    kept in overflow (a value its column cannot hold, a path inside a number column, a NUL
+    character), the ordering guard holding back an older patch, missing rows inserted
+    partial."""
+    layouts: list[Any] = []
+    of, by_row = patch_sql.Layout.of, {"on": False}
+    monkeypatch.setattr(patch_sql.Layout, "of", staticmethod(
+        lambda info, ch, col: None if by_row["on"] else layouts.append(1) or of(info, ch, col)))
+    dest = await make_dest()
     dbs = [await pg_schema_factory(), await pg_schema_factory()]
-    for dest, db in zip((staged, unnest), dbs, strict=True):
+    for on, db in zip((False, True), dbs, strict=True):
+        by_row["on"] = on
         await dest.write_batch(db, [up(db, f"k{i}", {**DOC, "n": i, "txt": "t"}, 10)
                                     for i in range(60)])
         pats = []
@@ -135,7 +136,7 @@ async def test_staged_and_unnest_patches_give_the_same_tables(
         await dest.write_batch(db, pats)
     a, b = [without_clock(await table_rows(pg, db)) for db in dbs]
     assert a == b and len(a) == 80
-    assert len(staged_shapes) >= 5  # every group of the staged connector went through COPY
+    assert len(layouts) >= 5  # one per signature, and none for the patch_row connector
     assert a["k0"]["meta"] == {"plan": "team", "tags": ["a", "b", "c", None, None, "F"],
                                "deep": {}} and a["k0"]["arr"] == [{"o": 0}, 2]
     assert a["k1"]["age"] is None and a["k1"]["_cartridge_overflow"]["age"] == "not 1"
