@@ -14,6 +14,9 @@ features[]}):
 
 It prints events/s for both and the ratio (sink / baseline). ``--profile FILE`` writes a
 pyinstrument HTML profile of the sink's upsert run (needs ``pip install pyinstrument``).
+
+``--kind patch`` times partial updates instead (scenario d's; `bench_patch.py`), with the
+split of the wall time between PostgreSQL, asyncpg and the sink.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_patch import bench_patches
 
 from sink.postgres.connector import PostgreSQLDestinationConnector
 from sink.records import Kind, Record
@@ -211,6 +217,9 @@ async def sweep(dsn: str, args: argparse.Namespace) -> None:
 
 
 async def bench(dsn: str, args: argparse.Namespace) -> None:
+    if args.kind == "patch":
+        await bench_patches(dsn, args)
+        return
     if args.sweep:
         await sweep(dsn, args)
         return
@@ -247,6 +256,9 @@ def main() -> int:
     ap.add_argument("--profile", help="write a pyinstrument HTML profile of the upserts here")
     ap.add_argument("--sweep", help="batch sizes (e.g. 100,1000,5000): compare the unnest "
                     "and the COPY paths instead")
+    ap.add_argument("--kind", choices=("upsert", "patch"), default="upsert",
+                    help="patch: scenario (d)'s partial updates on pre-loaded rows "
+                    "(bench/bench_patch.py)")
     args = ap.parse_args()
     if args.dsn:
         asyncio.run(bench(args.dsn, args))

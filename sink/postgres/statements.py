@@ -11,27 +11,17 @@ is not applied. Positions travel as text and are compared as ``numeric``.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from sink.postgres import names
-from sink.postgres import types as pgtypes
 from sink.postgres.catalog import TableInfo
 from sink.postgres.dates import key_as_text
 from sink.postgres.names import quote
-from sink.postgres.reduce import Change, set_path
 from sink.postgres.schema_types import text_cast, travels_as_text
 from sink.postgres.types import (
     JSONB,
-    adapt_column,
     array_cast,
     element_type,
-    overflow_text,
-    to_json_text,
 )
-from sink.records import Path
 
 V, CR, UP, TS, POS = (
     quote(names.VERSION),
@@ -56,7 +46,7 @@ _UPSERT_TAIL = [("ovf", "text"), ("cnt", "bigint"), ("ts", "timestamptz"), ("pos
                 ("del", "boolean")]
 
 
-def _guard(new_pos: str, force: bool) -> str:
+def guard(new_pos: str, force: bool) -> str:
     if force:
         return "true"
     return f"(t.{POS} IS NULL OR {new_pos} IS NULL OR {new_pos} > t.{POS})"
@@ -71,14 +61,14 @@ def _key_match(info: TableInfo, src: str, target: str = "t") -> str:
 
 def key_cast(col_type: str, expr: str) -> str:
     """A key value's cast back to its column's type (`plan.key_params`)."""
-    return f"{expr}::{col_type}" if key_as_text(col_type) else _cast(col_type, expr)
+    return f"{expr}::{col_type}" if key_as_text(col_type) else value_cast(col_type, expr)
 
 
-def _key_array(col_type: str) -> str:
+def key_array(col_type: str) -> str:
     return "text[]" if key_as_text(col_type) else array_cast(col_type)
 
 
-def _cast(col_type: str, expr: str) -> str:
+def value_cast(col_type: str, expr: str) -> str:
     if travels_as_text(col_type):  # arrays (a 2-D unnest would flatten), intervals, inet...
         return f"{expr}{text_cast(col_type)}"
     return f"{expr}::jsonb" if col_type == JSONB else expr
@@ -86,7 +76,7 @@ def _cast(col_type: str, expr: str) -> str:
 
 def _upsert_columns(info: TableInfo) -> list[tuple[str, str]]:
     """(alias, element type) of the values an upsert carries, in parameter order."""
-    keys = [(f"c{i}", _key_array(info.columns[c])[:-2]) for i, c in enumerate(info.primary_key)]
+    keys = [(f"c{i}", key_array(info.columns[c])[:-2]) for i, c in enumerate(info.primary_key)]
     return keys + [(f"c{i}", element_type(info.columns[c]))
                    for i, c in enumerate(info.data_columns, len(keys))] + _UPSERT_TAIL
 
@@ -115,7 +105,7 @@ def upsert(info: TableInfo, mode: str, force: bool, staged: str | None = None) -
     select = (
         "SELECT " + ", ".join(
             [f"{key_cast(info.columns[c], f'u.c{i}')} AS c{i}" for i, c in enumerate(keys)]
-            + [f"{_cast(info.columns[c], f'u.c{i}')} AS c{i}"
+            + [f"{value_cast(info.columns[c], f'u.c{i}')} AS c{i}"
                for i, c in enumerate(data, len(keys))]
             + ["u.ovf::jsonb AS ovf", "u.cnt AS cnt", "u.ts AS ts", "u.pos::numeric AS pos",
                "u.del AS del"]
@@ -141,7 +131,7 @@ def upsert(info: TableInfo, mode: str, force: bool, staged: str | None = None) -
         ]
         return (
             f"{with_}MERGE INTO {info.qualified} AS t USING ({source}) AS s "
-            f"ON {_key_match(info, 's')} WHEN MATCHED AND {_guard('s.pos', force)} "
+            f"ON {_key_match(info, 's')} WHEN MATCHED AND {guard('s.pos', force)} "
             f"THEN UPDATE SET {', '.join(sets)} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(target_cols)}) VALUES ({', '.join(values)})"
         )
@@ -154,7 +144,7 @@ def upsert(info: TableInfo, mode: str, force: bool, staged: str | None = None) -
         f"{with_}INSERT INTO {info.qualified} AS t ({', '.join(target_cols)}) "
         f"SELECT {', '.join(values)} FROM ({source}) AS s "
         f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {', '.join(sets)} "
-        f"WHERE {_guard('EXCLUDED.' + POS, force)}"
+        f"WHERE {guard('EXCLUDED.' + POS, force)}"
     )
 
 
@@ -166,7 +156,7 @@ def delete(info: TableInfo, hard: bool, force: bool) -> str:
     was re-inserted after the tombstone)."""
     keys = info.primary_key
     n = len(keys)
-    arrays = [f"${i + 1}::{_key_array(info.columns[k])}" for i, k in enumerate(keys)]
+    arrays = [f"${i + 1}::{key_array(info.columns[k])}" for i, k in enumerate(keys)]
     arrays += [f"${n + 1}::bigint[]", f"${n + 2}::text[]", f"${n + 3}::timestamptz[]",
                f"${n + 4}::boolean[]", f"${n + 5}::bigint[]"]
     alias = [f"c{i}" for i in range(n)] + ["cnt", "p", "ts", "tomb", "toff"]
@@ -175,7 +165,7 @@ def delete(info: TableInfo, hard: bool, force: bool) -> str:
     cond = (
         f"{_key_match(info, 's')} AND CASE WHEN s.tomb THEN NOT t.{DEL} AND (s.toff IS NULL "
         f"OR t.{POS} IS NULL OR mod(t.{POS}, {_OFFSET_MOD}) < s.toff) "
-        f"ELSE {_guard('s.pos', force)} END"
+        f"ELSE {guard('s.pos', force)} END"
     )
     if hard:
         return f"DELETE FROM {info.qualified} AS t USING {src} WHERE {cond}"
@@ -186,210 +176,9 @@ def delete(info: TableInfo, hard: bool, force: bool) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PatchShape:
-    """What a partial update touches; patches with one shape share one statement.
-
-    ``top_set``: top-level columns set; ``top_unset``: top-level columns nulled;
-    ``nested``: per jsonb root column, its ops in order as ("truncate"|"set"|"unset");
-    ``ovf_nested``: the same for roots whose column is not jsonb: applied inside
-    ``_cartridge_overflow[root]``. Paths, values and sizes are parameters, never SQL text.
-    """
-
-    top_set: tuple[str, ...]
-    top_unset: tuple[str, ...]
-    nested: tuple[tuple[str, tuple[str, ...]], ...]
-    ovf_nested: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-
-def patch(info: TableInfo, shape: PatchShape, metadata_schema: str, force: bool) -> str:
-    """Partial updates of many rows in one statement: rows the table has are updated in
-    place, the others are inserted with what is known and marked partial.
-
-    Params: first the scalars shared by the group — overflow keys to drop (text[]), then
-    the path (text[]) of every op of ``nested`` then of ``ovf_nested`` (an ``ovf_nested``
-    path starts with its root) — then one array per row value: keys, top_set values, per
-    nested root its insert value (json text) then per op its value (set: json text) or
-    size (truncate: integer), per ovf_nested op the same, then overflow, insert-only
-    overflow (json text), count, source_ts, position (text)."""
-    m = quote(metadata_schema)
-    scalars: list[str] = []
-    cols: list[tuple[str, str, str]] = []  # (alias, array element type, expression)
-
-    def scalar(cast: str) -> str:
-        scalars.append(cast)
-        return f"${len(scalars)}::{cast}"
-
-    def col(cast: str, expr_cast: str = "") -> str:
-        alias = f"a{len(cols)}"
-        cols.append((alias, cast, f"u.{alias}{expr_cast} AS {alias}"))
-        return f"s.{alias}"
-
-    drop = scalar("text[]")
-    nested_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.nested]
-    ovf_paths = [[scalar("text[]") for _ in ops] for _, ops in shape.ovf_nested]
-    # a key of a type that travels as text (inet, interval) is cast back, as in _key_match
-    keys = [col(_key_array(info.columns[k])[:-2], key_cast(info.columns[k], ""))
-            for k in info.primary_key]
-    tops = [col(element_type(info.columns[c]), _cast(info.columns[c], "")) for c in shape.top_set]
-
-    def op_exprs(base: str, ops: tuple[str, ...], paths: list[str]) -> str:
-        expr = base
-        for op, path in zip(ops, paths, strict=True):
-            if op == "set":
-                expr = f"{m}.jsonb_set_deep({expr}, {path}, {col('text', '::jsonb')})"
-            elif op == "truncate":
-                expr = f"{m}.jsonb_truncate({expr}, {path}, {col('integer')})"
-            else:
-                expr = f"{m}.jsonb_unset_deep({expr}, {path})"
-        return expr
-
-    inits: list[str] = []
-    root_sets: list[str] = []
-    for (root, ops), paths in zip(shape.nested, nested_paths, strict=True):
-        inits.append(col("text", "::jsonb"))
-        root_sets.append(f"{quote(root)} = {op_exprs(f't.{quote(root)}', ops, paths)}")
-    ovf_expr = f"(coalesce(t.{OVF}, '{{}}'::jsonb) - {drop}) || coalesce(s.ovf, '{{}}'::jsonb)"
-    for (_, ops), paths in zip(shape.ovf_nested, ovf_paths, strict=True):
-        ovf_expr = op_exprs(ovf_expr, ops, paths)
-    n = len(scalars)
-    arrays = [f"${n + i + 1}::{t}[]" for i, (_, t, _) in enumerate(cols)]
-    tail = ["ovf", "ovfi", "cnt", "ts", "p"]
-    arrays += [f"${n + len(cols) + i + 1}::{t}[]" for i, t in
-               enumerate(("text", "text", "bigint", "timestamptz", "text"))]
-    source = (
-        f"SELECT {', '.join(e for _, _, e in cols)}, u.ovf::jsonb AS ovf, u.ovfi::jsonb AS ovfi, "
-        f"u.cnt, u.ts, u.p::numeric AS pos FROM unnest({', '.join(arrays)}) "
-        f"AS u({', '.join([a for a, _, _ in cols] + tail)})"
-    )
-    pk = [quote(k) for k in info.primary_key]
-    key_match = " AND ".join(f"t.{k} = {s}" for k, s in zip(pk, keys, strict=True))
-    sets = [f"{quote(c)} = {v}" for c, v in zip(shape.top_set, tops, strict=True)]
-    sets += [f"{quote(c)} = NULL" for c in shape.top_unset]
-    sets += root_sets
-    sets += [f"{OVF} = nullif({ovf_expr}, '{{}}'::jsonb)", f"{V} = t.{V} + s.cnt",
-             f"{UP} = now()", f"{TS} = coalesce(s.ts, t.{TS})", f"{POS} = coalesce(s.pos, t.{POS})"]
-    insert_cols = pk + [quote(c) for c in shape.top_set] + [quote(r) for r, _ in shape.nested]
-    insert_cols += [OVF, V, CR, UP, TS, POS, DEL, PART]
-    insert_vals = keys + tops + inits + [
-        "nullif(coalesce(s.ovf, '{}'::jsonb) || coalesce(s.ovfi, '{}'::jsonb), '{}'::jsonb)",
-        "s.cnt", "now()", "now()", "s.ts", "s.pos", "false", "true"]
-    exists = " AND ".join(f"x.{k} = {s}" for k, s in zip(pk, keys, strict=True))
-    return (
-        f"WITH s AS ({source}), upd AS (UPDATE {info.qualified} AS t SET {', '.join(sets)} "
-        f"FROM s WHERE {key_match} AND {_guard('s.pos', force)} "
-        f"RETURNING {', '.join(f't.{k}' for k in pk)}) "
-        f"INSERT INTO {info.qualified} AS t ({', '.join(insert_cols)}) "
-        f"SELECT {', '.join(insert_vals)} FROM s "
-        # Rows the UPDATE reached are out (a hash anti-join on what it returned, no index
-        # probe per row); of the rest, the rows the table has (held back by the ordering
-        # guard) are left alone by ON CONFLICT, the missing ones are inserted as partial.
-        f"WHERE NOT EXISTS (SELECT 1 FROM upd AS x WHERE {exists}) "
-        f"ON CONFLICT DO NOTHING"
-    )
-
-
-Op = tuple[str, Path, Any]
-
-
-def patch_row(
-    info: TableInfo, ch: Change, _col: Callable[[str], str], *, adapt: bool = True,
-    aside: bool = False,
-) -> tuple[PatchShape, list[tuple[str, ...]], list[Any], list[tuple[str, Any]]]:
-    """One patch as (shape, scalar params, row values, narrowed (column, value) pairs), the
-    parameters in the order `patch` takes them; ``_col`` maps a field name to its column.
-    ``adapt=False`` leaves the values of ``shape.top_set`` as they came, for the caller to
-    adapt column-wise (`pgtypes.adapt_column` over many rows costs about what it costs
-    over one). ``aside``: top-level values go to overflow, their columns nulled (a row too
-    wide for a page, see `squeeze`)."""
-    assert ch.patch is not None
-    p, pk = ch.patch, info.primary_key
-    overflow: dict[str, Any] = {}
-    narrowed: list[tuple[str, Any]] = []
-    top_set: dict[str, Any] = {}
-    top_unset: list[str] = []
-    drop: list[str] = []
-    nested: dict[str, list[Op]] = defaultdict(list)
-    for path, size in p.truncate.items():
-        if len(path) == 1 and (path in p.set or path in p.unset):
-            continue  # replaced or removed whole by the same patch
-        if _col(path[0]) not in pk:
-            nested[_col(path[0])].append(("truncate", path[1:], size))
-    for path, value in p.set.items():
-        col = _col(path[0])
-        if col in pk:
-            continue
-        if len(path) > 1:
-            nested[col].append(("set", path[1:], value))
-            continue
-        drop.append(col)
-        if col in info.columns and aside:
-            top_set[col] = None
-            if value is not None:
-                overflow[col] = value
-        elif col in info.columns and not adapt:
-            top_set[col] = value
-        elif col in info.columns:
-            stored, over = adapt_column([value], info.columns[col])
-            top_set[col] = stored[0]
-            if over:
-                overflow[col] = over[0]
-                narrowed.append((col, over[0]))
-        elif value is not None:  # no column for it (no type, or the table is full)
-            overflow[col] = value
-            narrowed.append((col, value))
-    for path in p.unset:
-        col = _col(path[0])
-        if col in pk:
-            continue
-        if len(path) > 1:
-            nested[col].append(("unset", path[1:], None))
-            continue
-        drop.append(col)
-        if col in info.columns and col not in top_set:
-            top_unset.append(col)
-    row: list[Any] = [*(ch.kt if len(pk) > 1 else (ch.kt,)), *top_set.values()]  # type: ignore[misc]
-    paths: list[tuple[str, ...]] = []
-    in_col: list[tuple[str, tuple[str, ...]]] = []
-    in_ovf: list[tuple[str, tuple[str, ...]]] = []
-    ovf_init: dict[str, Any] = {}
-    ovf_vals: list[Any] = []
-    ovf_paths: list[tuple[str, ...]] = []
-    for root, ops in nested.items():
-        init: dict[str, Any] = {}
-        vals: list[Any] = []
-        for op, path, value in ops:
-            if op == "set":
-                if pgtypes.has_nul(value):
-                    value = pgtypes.strip_nul(value)
-                    narrowed.append((root, value))
-                set_path(init, path, value)
-                vals.append(to_json_text(value))
-            elif op == "truncate":
-                vals.append(value)
-        if info.columns.get(root) == JSONB:
-            drop.append(root)
-            row += [to_json_text(init) if init else None, *vals]
-            paths += [path for _, path, _ in ops]
-            in_col.append((root, tuple(op for op, _, _ in ops)))
-        else:  # cannot hold a path: apply it inside the overflow document
-            narrowed += [(root, value) for op, _, value in ops if op == "set"]
-            if init:
-                ovf_init[root] = init
-            ovf_vals += vals
-            ovf_paths += [(root, *path) for _, path, _ in ops]
-            in_ovf.append((root, tuple(op for op, _, _ in ops)))
-    row += ovf_vals
-    row += [overflow_text(overflow) if overflow else None,
-            to_json_text(ovf_init) if ovf_init else None, ch.count, ch.source_ts,
-            None if ch.pos is None else str(ch.pos)]
-    shape = PatchShape(tuple(top_set), tuple(top_unset), tuple(in_col), tuple(in_ovf))
-    return shape, [tuple(drop), *paths, *ovf_paths], row, narrowed
-
-
 def stored_positions(info: TableInfo) -> str:
     keys = info.primary_key
-    arrays = ", ".join(f"${i + 1}::{_key_array(info.columns[k])}" for i, k in enumerate(keys))
+    arrays = ", ".join(f"${i + 1}::{key_array(info.columns[k])}" for i, k in enumerate(keys))
     alias = ", ".join(f"c{i}" for i in range(len(keys)))
     return (  # which key (its 1-based place in the arrays): the key as sent, not as read
         f"SELECT s.n, t.{POS} FROM {info.qualified} AS t "
@@ -403,7 +192,7 @@ def exact_values(info: TableInfo, column: str) -> str:
     positions (text)."""
     keys = info.primary_key
     n = len(keys)
-    arrays = [f"${i + 1}::{_key_array(info.columns[k])}" for i, k in enumerate(keys)]
+    arrays = [f"${i + 1}::{key_array(info.columns[k])}" for i, k in enumerate(keys)]
     arrays += [f"${n + 1}::text[]", f"${n + 2}::text[]"]
     alias = [f"c{i}" for i in range(n)] + ["v", "p"]
     return (

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.postgres.support import Maker, dele, patch, table_rows, up
+from sink.postgres import patch_sql
+from tests.postgres.support import Maker, dele, patch, table_rows, up, without_clock
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +101,47 @@ async def test_jsonb_scalars(make_dest: Maker, pg_schema_factory, pg) -> None:
     got = await table_rows(pg, db)
     assert [got[k]["j"] for k in "snbz"] == [{"k": 1}] * 4
     assert got["l"]["j"] == [1]  # MongoDB refuses a field name inside an array: unchanged
+
+
+async def test_layout_and_patch_row_give_the_same_tables(
+    make_dest: Maker, pg_schema_factory, pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows built from a `patch_sql.Layout` (one per path signature) and rows built by
+    `patch_row` patch by patch write the same tables: nested set/unset/truncate, values
+    kept in overflow (a value its column cannot hold, a path inside a number column, a NUL
+    character), the ordering guard holding back an older patch, missing rows inserted
+    partial."""
+    layouts: list[Any] = []
+    of, by_row = patch_sql.Layout.of, {"on": False}
+    monkeypatch.setattr(patch_sql.Layout, "of", staticmethod(
+        lambda info, ch, col: None if by_row["on"] else layouts.append(1) or of(info, ch, col)))
+    dest = await make_dest()
+    dbs = [await pg_schema_factory(), await pg_schema_factory()]
+    for on, db in zip((False, True), dbs, strict=True):
+        by_row["on"] = on
+        await dest.write_batch(db, [up(db, f"k{i}", {**DOC, "n": i, "txt": "t"}, 10)
+                                    for i in range(60)])
+        pats = []
+        for i in range(80):  # k60... are missing: inserted partial
+            pos = 5 if i % 10 == 3 else 20  # older than the row (10): held back
+            pats.append([
+                patch(db, f"k{i}", pos, set={"name": f"m{i}", "meta.plan": "team",
+                                             "meta.tags.5": "F", "arr.0": {"o": i}},
+                      unset=["age", "meta.deep.x"], truncate={"arr": 2}),
+                patch(db, f"k{i}", pos, set={"age": f"not {i}", "meta.new.z": [i]}),
+                patch(db, f"k{i}", pos, set={"n.x": i}, unset=["meta.tags.0"]),
+                patch(db, f"k{i}", pos, set={"meta.nul": "a\x00b", "n": i * 2**40}),
+                patch(db, f"k{i}", pos, set={"other": {"q": i}}, truncate={"meta.tags": 1}),
+            ][i % 5])
+        await dest.write_batch(db, pats)
+    a, b = [without_clock(await table_rows(pg, db)) for db in dbs]
+    assert a == b and len(a) == 80
+    assert len(layouts) >= 5  # one per signature, and none for the patch_row connector
+    assert a["k0"]["meta"] == {"plan": "team", "tags": ["a", "b", "c", None, None, "F"],
+                               "deep": {}} and a["k0"]["arr"] == [{"o": 0}, 2]
+    assert a["k1"]["age"] is None and a["k1"]["_cartridge_overflow"]["age"] == "not 1"
+    assert a["k2"]["n"] == 2 and a["k2"]["_cartridge_overflow"] == {"n": {"x": 2}}
+    assert a["k4"]["meta"]["tags"] == ["a"] and a["k4"]["other"] == {"q": 4}
+    assert a["k13"]["_cartridge_version"] == 1 and a["k13"]["txt"] == "t"  # held back
+    assert a["k8"]["meta"]["nul"] == "ab" and a["k8"]["n"] == 8 * 2**40
+    assert a["k63"]["_cartridge_partial"] is True and a["k63"]["meta"] == {"nul": "ab"}
