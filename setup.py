@@ -41,6 +41,14 @@ COMPILED = [
     "sink/decode/keyless.py",
     "sink/decode/mongo.py",
     "sink/decode/schema.py",
+    "sink/postgres/dates.py",
+    "sink/postgres/jsonb.py",
+    "sink/postgres/names.py",
+    "sink/postgres/plan.py",
+    "sink/postgres/reduce.py",
+    "sink/postgres/rows.py",
+    "sink/postgres/schema_types.py",
+    "sink/postgres/types.py",
 ]
 # One shared library for the group, inside the package (a top-level module would not be
 # importable through an editable install's finder, which maps only `sink`).
