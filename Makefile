@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # package imports its .py files instead of a build older than them).
 COMPILED := $(VENV)/.compiled
 HOT_SOURCES := setup.py sink/errors.py sink/records.py $(wildcard sink/decode/*.py) \
-	$(addprefix sink/postgres/,dates.py jsonb.py names.py plan.py reduce.py rows.py \
+	$(addprefix sink/postgres/,dates.py jsonb.py plan.py reduce.py rows.py \
 	schema_types.py types.py)
 PURE_WRITER_TESTS := $(addprefix tests/postgres/,test_reduce.py test_names.py test_dates_text.py \
 	test_ids.py)
