@@ -10,7 +10,11 @@ STAMP := $(VENV)/.installed
 # Bootstrap's install compiles too: the check skips a second build of a fresh one (the
 # package imports its .py files instead of a build older than them).
 COMPILED := $(VENV)/.compiled
-HOT_SOURCES := setup.py sink/errors.py sink/records.py $(wildcard sink/decode/*.py)
+HOT_SOURCES := setup.py sink/errors.py sink/records.py $(wildcard sink/decode/*.py) \
+	$(addprefix sink/postgres/,dates.py jsonb.py plan.py reduce.py rows.py \
+	schema_types.py types.py)
+PURE_WRITER_TESTS := $(addprefix tests/postgres/,test_reduce.py test_names.py test_dates_text.py \
+	test_ids.py)
 FRESH_BUILD := import sys, sink.decode.extjson as m; sys.exit(not m.__file__.endswith(".so"))
 
 .PHONY: demo test lint unit integration crash-campaign chaos toxiproxy validators stack-up \
@@ -35,9 +39,10 @@ test: $(COMPILED) lint toxiproxy validators
 	$(BIN)/python -m pytest -q -ra
 	$(MAKE) --no-print-directory decode-pure
 
-# The decoder's tests once more on the pure-Python modules (the fallback without a compiler).
+# The compiled modules' tests that need no server once more on the pure-Python modules (the
+# fallback without a compiler): the decoder's, and the writer's pure parts'.
 decode-pure: $(STAMP)
-	WARP_NO_MYPYC=1 $(BIN)/python -m pytest -q tests/decode
+	WARP_NO_MYPYC=1 $(BIN)/python -m pytest -q tests/decode $(PURE_WRITER_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sink tests bench

@@ -83,9 +83,11 @@ def natural_type(value: Any, *, varchar: bool = False) -> str | None:
         return None
     if isinstance(value, bool):
         return BOOLEAN
+    if type(value) is Int64:
+        # Before the isinstance(int) below: compiled (mypyc), a value narrowed to int is
+        # unboxed, and its type is then int, never the subclass.
+        return BIGINT  # the event says int64 ({"$numberLong"}), whatever the value
     if isinstance(value, int):
-        if type(value) is Int64:
-            return BIGINT  # the event says int64 ({"$numberLong"}), whatever the value
         if INT32[0] <= value <= INT32[1]:
             return INTEGER
         if INT64[0] <= value <= INT64[1]:
@@ -162,6 +164,8 @@ def widen_for_value(column: str, value: Any, *, varchar: bool) -> str | None:
 
 def _class_naturals(tp: type, values: list[Any], varchar: bool) -> list[str]:
     """The natural types of the values of Python type ``tp`` (ints by range, strings by length)."""
+    if tp is Int64:  # bigint whatever the values (and compiled, `ints` below would hold
+        return [BIGINT]  # them unboxed: their type int, not Int64)
     if issubclass(tp, int) and not issubclass(tp, bool):
         ints = [v for v in values if type(v) is tp]
         return [t for t in (natural_type(min(ints)), natural_type(max(ints))) if t]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -34,13 +33,8 @@ from sink.postgres.outcome import (
 )
 from sink.postgres.patches import write_patches
 from sink.postgres.plan import Plan, column_of, columnar, ddl_plan, key_params, run_plan
-from sink.postgres.reduce import (
-    Change,
-    encode_position,
-    position_of,
-    reduce_records,
-    start_change,
-)
+from sink.postgres.reduce import Change, encode_position, reduce_records
+from sink.postgres.rows import Upserts, change_pos, has_kind, op_counts, split_unique
 from sink.postgres.schema_types import hinted
 from sink.postgres.squeeze import squeeze
 from sink.postgres.truncate import apply_truncate
@@ -53,34 +47,6 @@ OPERATION = {"c": "insert", "r": "insert", "u": "update", "d": "delete", "tombst
              "t": "truncate"}
 
 
-@dataclass(slots=True)
-class Upserts:
-    """One round's full documents, column-wise (no object per row on the common path)."""
-
-    kts: list[Hashable]
-    docs: list[dict[str, Any]]
-    counts: list[int]
-    ts: list[Any]
-    pos: list[str | None]
-    deleted: list[bool]
-
-    @classmethod
-    def of_changes(cls, chs: list[Change]) -> Upserts:
-        return cls([c.kt for c in chs], [c.values or {} for c in chs], [c.count for c in chs],
-                   [c.source_ts for c in chs], [_pos(c) for c in chs], [c.deleted for c in chs])
-
-    @classmethod
-    def of_records(cls, recs: list[Record], kts: list[Hashable]) -> Upserts:
-        pos = [None if not r.position else str(position_of(r)) for r in recs]
-        n = len(recs)
-        return cls(kts, [r.values or {} for r in recs], [1] * n, [r.source_ts for r in recs],
-                   pos, [False] * n)
-
-
-def _pos(ch: Change) -> str | None:
-    return None if ch.pos is None else str(ch.pos)
-
-
 async def write_table(
     conn: Conn,
     catalog: Catalog,
@@ -91,9 +57,9 @@ async def write_table(
 ) -> TableResult:
     result = TableResult()
     catalog.hints[(schema, table)] = hinted(records, column_of)  # types the events' schema says
-    for op, n in Counter(r.op for r in records).items():
+    for op, n in op_counts(records).items():
         result.operations[OPERATION.get(op, "update")] += n
-    if not any(r.kind is Kind.TRUNCATE for r in records):
+    if not has_kind(records, Kind.TRUNCATE):
         await _write_run(conn, catalog, opts, schema, table, records, result)
         return result
     run: list[Record] = []
@@ -133,16 +99,14 @@ async def _write_run(
         if not records:
             return None
     unique = len(set(kts)) == len(kts)
-    planned = not unique or any(r.kind is Kind.PATCH for r in records)
+    planned = not unique or has_kind(records, Kind.PATCH)
     if planned:
         # Types from every value in partition order, before any folding (a round sees
         # upserts before patches, and a folded key only its last document).
         info = await _evolve(conn, catalog, info, result,
                              lambda i: run_plan(i, records, kts, varchar=opts.varchar))
     if unique:  # each key once: one round, upserts straight from records
-        up = [i for i, r in enumerate(records) if r.kind is Kind.UPSERT]
-        rest = [start_change(r, kts[i]) for i, r in enumerate(records) if r.kind is not Kind.UPSERT]
-        ups = Upserts.of_records([records[i] for i in up], [kts[i] for i in up])
+        ups, rest = split_unique(records, kts)
         # Nothing folded: the round holds exactly the values run_plan just planned for.
         await _write_round(conn, catalog, info, ups, rest, opts, result, planned=planned)
         return
@@ -380,7 +344,8 @@ async def _deletes(
     sql = info.sql.get(key) or info.sql.setdefault(key, statements.delete(info, hard, opts.force))
     await conn.execute(
         sql, *key_params(info, [c.kt for c in dels]), [c.count for c in dels],
-        [_pos(c) for c in dels], [c.source_ts for c in dels], [c.tombstone_only for c in dels],
+        [change_pos(c) for c in dels], [c.source_ts for c in dels],
+        [c.tombstone_only for c in dels],
         [c.tomb_offset if c.tombstone_only else None for c in dels],
     )
 
