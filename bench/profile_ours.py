@@ -68,10 +68,49 @@ RULES: list[tuple[str, str, str]] = [
     ("startup (imports, config)", "*", "yaml/"),
     ("startup (imports, config)", "*", "re/_"),
 ]
+# The mypyc-compiled modules (setup.py's COMPILED) run as C: py-spy sees them only with
+# --native, as frames named CPyDef_<module>___<function> in sink/_hot__mypyc*.so.
+_WRITER_MODULES = frozenset({"dates", "jsonb", "plan", "reduce", "rows", "schema_types", "types"})
+_NATIVE_PREFIXES = ("CPyDef_", "CPyPy_", "CPyL_")
+
+
+def _compiled_category(func: str) -> str | None:
+    for prefix in _NATIVE_PREFIXES:
+        if func.startswith(prefix):
+            module = func[len(prefix):].split("___", 1)[0]
+            return "SQL build + row encoding (sink)" if module in _WRITER_MODULES else "decode"
+    return None
+
+
+def _decode_call() -> str:
+    """``file:line`` of the call into the decoder in `Intake.accept`: native frames under
+    it (orjson, and compiled code whose frames the unwinder loses there) are decoding."""
+    import inspect
+
+    from sink.service.intake import Intake
+
+    lines, first = inspect.getsourcelines(Intake.accept)
+    for i, line in enumerate(lines):
+        if "decode_cached(" in line:
+            return f"sink/service/intake.py:{first + i}"
+    return "-"
+
+
+_DECODE_CALL = _decode_call()
+
+
 def categorise(stack: list[tuple[str, str]]) -> str:
     """``stack``: (function, file) from the root to the innermost frame; the innermost frame
-    that some rule matches decides."""
+    that some rule matches decides (a compiled frame by its module, see above)."""
     for func, path in reversed(stack):
+        if func == "gc_collect_main":
+            return "garbage collector (cyclic)"
+        if path.endswith(_DECODE_CALL):
+            return "decode"
+        if "_mypyc" in path:
+            found = _compiled_category(func)
+            if found is not None:
+                return found
         for name, want, fragment in RULES:
             if fragment in path and (want == "*" or func == want or func.endswith("." + want)):
                 return name
@@ -184,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         raw = args.out / "py-spy.txt"
         sink_log = args.out / "py-spy-sink.log"
         cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--idle", "--threads",
-               "-r", "250", "-f", "raw", "-o", str(raw), "--", sys.executable, "-m",
+               "--native", "-r", "250", "-f", "raw", "-o", str(raw), "--", sys.executable, "-m",
                "sink.cli", "run", "--config", args.config, "--until-caught-up"]
         started = time.perf_counter()
         with sink_log.open("wb") as out:
