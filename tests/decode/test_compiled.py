@@ -8,6 +8,7 @@ another tree's install) has no compiled modules to expect.
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
@@ -17,7 +18,8 @@ import shutil
 import sys
 import sysconfig
 import tracemalloc
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -26,6 +28,9 @@ import pytest
 
 import sink
 from sink.decode import extjson
+from sink.decode.connect import _unscaled
+from sink.decode.extjson import date_from_ms
+from sink.decode.extjson_key import canonical_key_text
 from sink.decode.envelope import DecoderOptions, decode_json
 from sink.decode.jsontext import parse_exact
 from sink.errors import DecodeError
@@ -197,6 +202,32 @@ def test_the_writers_int_texts_free_their_ints() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 100_000, f"{grown} bytes kept after 10,000 interval texts"
+
+
+def test_the_decoders_int_texts_free_their_ints() -> None:
+    """The same mypyc hazard in the decoder: a Debezium decimal's unscaled value (a
+    numeric(38,18) from 4.7 up is past 2**62), a ``$date`` far out, an int64 ``_id``."""
+    raw = base64.b64encode((5 * 10**18).to_bytes(9, "big", signed=True)).decode()
+    assert _unscaled(raw, 18) == Decimal("5")
+    ms, key = -(2**62) - 5, 2**62 + 9
+    before = sys.getrefcount(ms), sys.getrefcount(key)
+    for _ in range(1000):
+        date_from_ms(ms)
+        canonical_key_text(key)
+    assert date_from_ms(ms) == {"$date": {"$numberLong": str(ms)}}
+    assert canonical_key_text(key) == '{"$numberLong":"' + str(key) + '"}'
+    assert (sys.getrefcount(ms), sys.getrefcount(key)) == before, "references kept"
+    far = datetime(1, 1, 1, tzinfo=UTC)  # its ms are short: no leak, but the same path
+    assert canonical_key_text(far) == '{"$date":{"$numberLong":"-62135596800000"}}'
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(10_000):
+            _unscaled(raw, 18)
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, f"{grown} bytes kept after 10,000 decimals"
 
 
 def test_the_decoders_value_types_survive_copy_and_pickle() -> None:
