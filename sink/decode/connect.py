@@ -198,7 +198,11 @@ def _unscaled(raw: Any, scale: int) -> Decimal:
     if type(raw) is str and len(raw) > 4096:
         raise _bad("Decimal value is too long")
     data = _bytes(raw)
-    return Decimal(f"{int.from_bytes(data, 'big', signed=True)}E{-scale}")
+    # An object, not an int: compiled, str() of an unboxed int past 2**62 keeps a reference
+    # to it for ever (mypyc 2.4.1's CPyTagged_Str), and unscaled values that big are common
+    # (numeric(38,18) from 4.7 up).
+    unscaled: object = int.from_bytes(data, "big", signed=True)
+    return Decimal(f"{unscaled}E{-scale}")
 
 
 def _decimal(v: Any, node: SchemaNode, limit: int, aware: bool) -> Any:

@@ -78,11 +78,11 @@ def _canon(v: Any, out: list[str], depth: int) -> None:
         out.append(orjson.dumps(v).decode())
     elif v is None or isinstance(v, bool):
         out.append("null" if v is None else ("true" if v else "false"))
-    elif isinstance(v, int):
-        out.append('{"$numberLong":"' + str(v) + '"}')
+    elif isinstance(v, int):  # as an object: str() of an unboxed int past 2**62 leaks it
+        out.append('{"$numberLong":"' + _text(v) + '"}')
     elif isinstance(v, float):
         if v.is_integer() and _INT64_MIN <= v <= _INT64_MAX:
-            out.append('{"$numberLong":"' + str(int(v)) + '"}')
+            out.append('{"$numberLong":"' + _text(int(v)) + '"}')
         elif math.isnan(v) or math.isinf(v):
             text = "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
             out.append('{"$numberDouble":"' + text + '"}')
@@ -92,7 +92,7 @@ def _canon(v: Any, out: list[str], depth: int) -> None:
         out.append('{"$numberDecimal":"' + str(v) + '"}')
     elif isinstance(v, datetime):
         aware = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
-        ms = (aware - _EPOCH) // timedelta(milliseconds=1)
+        ms: object = (aware - _EPOCH) // timedelta(milliseconds=1)
         out.append('{"$date":{"$numberLong":"' + str(ms) + '"}}')
     elif isinstance(v, uuid.UUID):
         _canon_binary(v.bytes, 4, out)
@@ -122,6 +122,12 @@ def _canon(v: Any, out: list[str], depth: int) -> None:
         out.append("]")
     else:
         raise DecodeError(f"cannot use a {type(v).__name__} as a document key", code="bad_key")
+
+
+def _text(v: object) -> str:
+    # Compiled, str() of an int held unboxed keeps a reference to an int past 2**62 for
+    # ever (mypyc 2.4.1's CPyTagged_Str): an object's str() does not.
+    return str(v)
 
 
 def _canon_binary(data: bytes, subtype: int, out: list[str]) -> None:

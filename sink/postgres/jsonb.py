@@ -141,12 +141,18 @@ def _json_clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return {"$numberDouble": _special(value)}
     if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value < 2**64:
-        return orjson.Fragment(str(value).encode())
+        return orjson.Fragment(_int_text(value))
     if isinstance(value, dict):
         return {str(k): _json_clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_clean(v) for v in value]
     return value
+
+
+def _int_text(value: object) -> bytes:
+    # Takes an object: compiled, str() of an int held unboxed (as `value` is, narrowed by
+    # isinstance above) keeps a reference to an int past 2**62 for ever (mypyc 2.4.1).
+    return str(value).encode()
 
 
 # ObjectId (a str), Int64 (an int) and dates (a BSON date's zone) go through _json_default.

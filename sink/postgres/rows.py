@@ -37,7 +37,10 @@ class Upserts:
 def change_pos(ch: Change) -> str | None:
     """A change's position as the text the statements cast to numeric (asyncpg's binary
     numeric encoding of a 192-bit integer costs more than its text)."""
-    return None if ch.pos is None else str(ch.pos)
+    # An object, not `int | None`: compiled, str() of an unboxed int past 2**62 keeps a
+    # reference to it for ever (mypyc 2.4.1's CPyTagged_Str), one position per change.
+    p: object = ch.pos
+    return None if p is None else str(p)
 
 
 def op_counts(records: list[Record]) -> dict[str, int]:
@@ -67,7 +70,8 @@ def split_unique(records: list[Record], kts: list[Hashable]) -> tuple[Upserts, l
             docs.append(rec.values or {})
             ts.append(rec.source_ts)
             # Held as an object, not `int | None`: mypyc 2.4.1 leaked the (192-bit) int
-            # when it narrowed one to int for the str() (about 60 bytes a row).
+            # when it narrowed one to int for the str() (about 60 bytes a row: see
+            # `change_pos`).
             p: object = position_of(rec)
             pos.append(None if p is None else str(p))
         else:

@@ -153,13 +153,19 @@ def _element(v: Any) -> str | None:
     if v is True or v is False:
         return "t" if v else "f"
     if type(v) is int:
-        return str(v)
+        return _int_text(v)
     if type(v) is float:
         return repr(v) if math.isfinite(v) else ("NaN" if math.isnan(v) else
                                                  ("Infinity" if v > 0 else "-Infinity"))
     if type(v) is str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return None
+
+
+def _int_text(value: object) -> str:
+    # Takes an object: compiled, str() of an int held unboxed (narrowed by a type test)
+    # keeps a reference to an int past 2**62 for ever (mypyc 2.4.1's CPyTagged_Str).
+    return str(value)
 
 
 def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
@@ -262,7 +268,8 @@ def adapt_interval(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
         if v is None:
             out.append(None)
         elif isinstance(v, timedelta):
-            out.append(f"{v // timedelta(microseconds=1)} microseconds")
+            micros: object = v // timedelta(microseconds=1)  # not an int: see `_int_text`
+            out.append(f"{micros} microseconds")
         elif type(v) is str and _ISO_DURATION.fullmatch(v):
             out.append(v)
         else:

@@ -8,14 +8,18 @@ another tree's install) has no compiled modules to expect.
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
 import os
 import pickle
 import shutil
+import sys
 import sysconfig
 import tracemalloc
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -24,11 +28,16 @@ import pytest
 
 import sink
 from sink.decode import extjson
+from sink.decode.connect import _unscaled
+from sink.decode.extjson import date_from_ms
+from sink.decode.extjson_key import canonical_key_text
 from sink.decode.envelope import DecoderOptions, decode_json
 from sink.decode.jsontext import parse_exact
 from sink.errors import DecodeError
 from sink.postgres.jsonb import to_json_text
-from sink.postgres.rows import split_unique
+from sink.postgres.reduce import Change
+from sink.postgres.rows import Upserts, change_pos, split_unique
+from sink.postgres.schema_types import adapt_array, adapt_interval
 from sink.postgres.types import adapt_column, natural_type, target_type
 from sink.records import (
     Binary,
@@ -163,6 +172,62 @@ def test_the_writers_row_gathering_frees_what_it_made() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 100_000, f"{grown} bytes kept after 40,000 rows"
+
+
+def test_the_writers_int_texts_free_their_ints() -> None:
+    """mypyc 2.4.1's ``str()`` of an int it holds unboxed (``CPyTagged_Str``) keeps a
+    reference to an int of 2**62 or more for ever: each delete's and each folded change's
+    position (`rows.change_pos`, 128 to 256 bits), a jsonb number past 64 bits, a bigint
+    array element, a very long interval. Their texts must not hold the ints."""
+    pos = (1_700_000_000_000 << 128) | (3 << 64) | 7
+    chs = [Change(str(i), {}, Kind.DELETE, pos=pos, count=1) for i in range(1000)]
+    big, element = 2**70 + 1, 2**63 - 1
+    before = sys.getrefcount(pos), sys.getrefcount(big), sys.getrefcount(element)
+    assert [change_pos(c) for c in chs[:1]] == [str(pos)]
+    Upserts.of_changes(chs)
+    for c in chs:
+        change_pos(c)
+    assert to_json_text({"n": [big] * 1000}) == '{"n":[' + ",".join([str(big)] * 1000) + "]}"
+    assert adapt_array([[element] * 1000]) == (["{" + ",".join([str(element)] * 1000) + "}"], {})
+    after = sys.getrefcount(pos), sys.getrefcount(big), sys.getrefcount(element)
+    assert after == before, f"references kept (position, jsonb int, array element): {after}"
+    long_ago = [timedelta(days=-999_999_999 + i) for i in range(1000)]
+    adapt_interval(long_ago)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(10):
+            adapt_interval(long_ago)
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, f"{grown} bytes kept after 10,000 interval texts"
+
+
+def test_the_decoders_int_texts_free_their_ints() -> None:
+    """The same mypyc hazard in the decoder: a Debezium decimal's unscaled value (a
+    numeric(38,18) from 4.7 up is past 2**62), a ``$date`` far out, an int64 ``_id``."""
+    raw = base64.b64encode((5 * 10**18).to_bytes(9, "big", signed=True)).decode()
+    assert _unscaled(raw, 18) == Decimal("5")
+    ms, key = -(2**62) - 5, 2**62 + 9
+    before = sys.getrefcount(ms), sys.getrefcount(key)
+    for _ in range(1000):
+        date_from_ms(ms)
+        canonical_key_text(key)
+    assert date_from_ms(ms) == {"$date": {"$numberLong": str(ms)}}
+    assert canonical_key_text(key) == '{"$numberLong":"' + str(key) + '"}'
+    assert (sys.getrefcount(ms), sys.getrefcount(key)) == before, "references kept"
+    far = datetime(1, 1, 1, tzinfo=UTC)  # its ms are short: no leak, but the same path
+    assert canonical_key_text(far) == '{"$date":{"$numberLong":"-62135596800000"}}'
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(10_000):
+            _unscaled(raw, 18)
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, f"{grown} bytes kept after 10,000 decimals"
 
 
 def test_the_decoders_value_types_survive_copy_and_pickle() -> None:
