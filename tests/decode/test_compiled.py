@@ -29,9 +29,9 @@ import pytest
 import sink
 from sink.decode import extjson
 from sink.decode.connect import _unscaled
+from sink.decode.envelope import DecoderOptions, decode_json
 from sink.decode.extjson import date_from_ms
 from sink.decode.extjson_key import canonical_key_text
-from sink.decode.envelope import DecoderOptions, decode_json
 from sink.decode.jsontext import parse_exact
 from sink.errors import DecodeError
 from sink.postgres.jsonb import to_json_text
