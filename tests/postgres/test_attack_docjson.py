@@ -26,11 +26,6 @@ async def _array_table(make_dest: Maker, db: str, pg: Any, column: str, pg_type:
     return await make_dest()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "docjson: a MongoDB array reaches adapt_array as a DocText, whose value() parses JSON "
-    "numbers with a fraction as Decimal; _element() takes no Decimal, so an array of doubles "
-    "(and NaN/Infinity, now {\"$numberDouble\"} wrappers) is kept in overflow instead of the "
-    "double precision[] column it went to at 40c3e30"))
 async def test_an_array_of_doubles_fills_a_double_array_column(
         make_dest: Maker, pg_schema_factory: Any, pg: Any) -> None:
     db = await pg_schema_factory()
@@ -59,10 +54,6 @@ async def test_an_array_of_decimals_or_int64_is_as_before(
     assert (rows["3"]["n"], rows["3"]["_cartridge_overflow"]) == ([7, 8], None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "docjson: a partial update folded into a pending DocText array reads it back with "
-    "value(), its doubles as Decimal: the folded array is kept in overflow instead of the "
-    "double precision[] column it went to at 40c3e30"))
 async def test_a_patch_folded_into_an_array_of_doubles_keeps_the_column(
         make_dest: Maker, pg_schema_factory: Any, pg: Any) -> None:
     db = await pg_schema_factory()
