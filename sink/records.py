@@ -198,8 +198,8 @@ class DocText:
     writer would render again (bench/README.md, "Raw JSON passthrough"). The text is what
     `sink.postgres.jsonb.to_json_text` gives for the typed value, and holds no NUL.
     `value` is the document back as plain JSON values (BSON types as their wrappers,
-    non-integer numbers as ``Decimal`` so they render as they were), for code that edits
-    it (a partial update folded into it)."""
+    numbers so they render as they were: see `_json_number`), for code that edits it (a
+    partial update folded into it) or stores its items (an array column)."""
 
     __slots__ = ("text",)
 
@@ -207,7 +207,7 @@ class DocText:
         self.text = text
 
     def value(self) -> Any:
-        return json.loads(self.text, parse_float=Decimal)
+        return json.loads(self.text, parse_float=_json_number)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is DocText and other.text == self.text
@@ -217,6 +217,14 @@ class DocText:
 
     def __repr__(self) -> str:
         return f"DocText({self.text!r})"
+
+
+def _json_number(text: str) -> float | Decimal:
+    """A `DocText` number with a fraction or an exponent as the typed walk had it: a double
+    (orjson wrote its shortest text, which it writes again) is a float, as an array column
+    takes it; any other text (a Decimal128's digits and scale) stays an exact Decimal."""
+    f = float(text)
+    return f if orjson.dumps(f) == text.encode() else Decimal(text)
 
 
 @mypyc_attr(native_class=False)

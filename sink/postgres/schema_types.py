@@ -178,7 +178,7 @@ def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
             out.append(None)
             continue
         if type(v) is DocText:  # a MongoDB array the decoder rendered: its elements
-            v = v.value()
+            v = _doc_items(v)
         items = [_element(x) for x in v] if type(v) is list else [None]
         if any(x is None for x in items) or any(type(x) is str and "\x00" in x for x in v):
             overflow[i] = v
@@ -186,6 +186,19 @@ def adapt_array(values: list[Any]) -> tuple[list[Any], dict[int, Any]]:
             continue
         out.append("{" + ",".join(items) + "}")  # type: ignore[arg-type]
     return out, overflow
+
+
+def _doc_items(doc: DocText) -> Any:
+    """A `DocText` array's items as the typed walk gave them: a double NaN or ±Infinity
+    back from its ``{"$numberDouble"}`` wrapper (the other doubles: `DocText.value`)."""
+    items = doc.value()
+    if type(items) is not list:
+        return items
+    return [float(x["$numberDouble"]) if type(x) is dict and len(x) == 1
+            and x.get("$numberDouble") in _NONFINITE else x for x in items]
+
+
+_NONFINITE = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def travels_as_text(column: str) -> bool:
