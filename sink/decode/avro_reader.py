@@ -28,6 +28,10 @@ What this does not handle returns ``None`` and the caller keeps fastavro for tha
 recursive named types, unions of more than 63 branches, schemas nested deeper than
 ``_MAX_DEPTH`` or generating more than ``_MAX_SOURCE`` characters. Setting the environment
 variable ``WARP_AVRO_READER=fastavro`` turns the generated readers off altogether.
+
+Length: one code generator, kept whole: every kind of Avro type emits code that must agree
+with the others on the same locals (``b``, ``p``, ``L``) and on the same checks; split, the
+safety rules above would be spread over modules that each look harmless.
 """
 
 from __future__ import annotations
